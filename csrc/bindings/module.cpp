@@ -1,0 +1,23 @@
+// The _C extension: runtime controls here, op families in their own files.
+#include <pybind11/pybind11.h>
+
+#include "cpu/parallel.h"
+
+namespace py = pybind11;
+
+namespace fastconv {
+namespace bindings {
+void register_conv2d(py::module_& m);
+void register_pool2d(py::module_& m);
+void register_runtime_info(py::module_& m);
+}  // namespace bindings
+}  // namespace fastconv
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "fastconv native kernels";
+  m.def("set_num_threads", &fastconv::set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &fastconv::get_num_threads);
+  fastconv::bindings::register_runtime_info(m);
+  fastconv::bindings::register_conv2d(m);
+  fastconv::bindings::register_pool2d(m);
+}

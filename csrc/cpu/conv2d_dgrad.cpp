@@ -1,0 +1,92 @@
+// conv2d backward-data, portable: the transpose of fprop's implicit GEMM, written as a gather so
+// that every dx element is produced by exactly one task (no scatter races, deterministic).
+//   dy: (N, K, P, Q)   w: (K, C/G, R, S)   dx: (N, C, H, W)
+// dx[n, c, h, v] = sum over k in c's group, r, s of w[k, c, r, s] * dy[n, k, p, q]
+//   where h = p * stride_h - pad_h + r * dilation_h (and likewise v, q), when such p, q exist.
+// Per task (n, g, tile of input pixels): gather the (K/G * R * S) x tile matrix of dy values each
+// input pixel receives (zero where no output pixel reaches it) and multiply by the group's weights
+// transposed to (C/G) x (K/G * R * S).
+#include <vector>
+
+#include "conv2d_tiles.h"
+#include "parallel.h"
+
+namespace fastconv {
+
+namespace {
+
+// For tap offset `tap` (r * dilation) and input coordinate h: the output row p with
+// p * stride - pad + tap == h, or -1 when there is none inside [0, out_extent).
+inline int64_t source_index(int64_t h, int64_t tap, int64_t stride, int64_t pad, int64_t out_extent) {
+  const int64_t num = h + pad - tap;
+  if (num < 0 || num % stride != 0) return -1;
+  const int64_t o = num / stride;
+  return o < out_extent ? o : -1;
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  check_conv2d_params(p);
+  const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
+  const int64_t J = Kg * p.R * p.S, HW = p.H * p.W;
+  if (p.N == 0 || p.C == 0 || HW == 0) return;
+
+  // wt[g][c][(k, r, s)] = w[g*Kg + k, c, r, s]
+  std::vector<T> wt(static_cast<size_t>(G * Cg * J));
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t k = 0; k < Kg; ++k)
+        for (int64_t r = 0; r < p.R; ++r)
+          for (int64_t s = 0; s < p.S; ++s)
+            wt[((g * Cg + c) * Kg + k) * p.R * p.S + r * p.S + s] =
+                w[(g * Kg + k) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
+
+  const int64_t tiles = cpu::ceil_div(HW, cpu::kTilePixels);
+  const int64_t* xs = p.x_strides;
+  const int64_t* ys = p.y_strides;
+  parallel_for(0, p.N * G * tiles, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<T> gathered(static_cast<size_t>(J * cpu::kTilePixels));
+    std::vector<T> out(static_cast<size_t>(Cg * cpu::kTilePixels));
+    std::vector<int64_t> prow(p.R * cpu::kTilePixels), qcol(p.S * cpu::kTilePixels);
+    for (int64_t task = lo; task < hi; ++task) {
+      const int64_t tile = task % tiles, g = (task / tiles) % G, n = task / (tiles * G);
+      const int64_t pix0 = tile * cpu::kTilePixels, count = std::min(cpu::kTilePixels, HW - pix0);
+      std::fill(prow.begin(), prow.end(), -1);
+      std::fill(qcol.begin(), qcol.end(), -1);
+      for (int64_t t = 0; t < count; ++t) {
+        const int64_t h = (pix0 + t) / p.W, v = (pix0 + t) % p.W;
+        for (int64_t r = 0; r < p.R; ++r)
+          prow[r * cpu::kTilePixels + t] = source_index(h, r * p.dilation_h, p.stride_h, p.pad_h, p.P);
+        for (int64_t s = 0; s < p.S; ++s)
+          qcol[s * cpu::kTilePixels + t] = source_index(v, s * p.dilation_w, p.stride_w, p.pad_w, p.Q);
+      }
+      for (int64_t k = 0; k < Kg; ++k) {
+        const T* dyk = dy + n * ys[0] + (g * Kg + k) * ys[1];
+        for (int64_t r = 0; r < p.R; ++r)
+          for (int64_t s = 0; s < p.S; ++s) {
+            T* dst = gathered.data() + ((k * p.R + r) * p.S + s) * cpu::kTilePixels;
+            const int64_t* pr = prow.data() + r * cpu::kTilePixels;
+            const int64_t* qc = qcol.data() + s * cpu::kTilePixels;
+            for (int64_t t = 0; t < cpu::kTilePixels; ++t)
+              dst[t] = (pr[t] >= 0 && qc[t] >= 0) ? dyk[pr[t] * ys[2] + qc[t] * ys[3]] : T(0);
+          }
+      }
+      cpu::gemm_tile<T>(Cg, J, wt.data() + g * Cg * J, J, gathered.data(), out.data());
+      for (int64_t c = 0; c < Cg; ++c) {
+        T* dxc = dx + n * xs[0] + (g * Cg + c) * xs[1];
+        const T* src = out.data() + c * cpu::kTilePixels;
+        for (int64_t t = 0; t < count; ++t) {
+          const int64_t hv = pix0 + t;
+          dxc[(hv / p.W) * xs[2] + (hv % p.W) * xs[3]] = src[t];
+        }
+      }
+    }
+  });
+}
+
+template void conv2d_dgrad<float>(const Conv2dParams&, const float*, const float*, float*);
+template void conv2d_dgrad<double>(const Conv2dParams&, const double*, const double*, double*);
+
+}  // namespace fastconv

@@ -1,0 +1,70 @@
+// conv2d forward, portable implicit GEMM over pixel tiles.
+//   x: (N, C, H, W)   w: (K, C/G, R, S)   b: (K,) or null   y: (N, K, P, Q)
+// Per task (image n, group g, tile of kTilePixels output pixels): gather the tile's
+// (C/G * R * S) x kTilePixels patch matrix, multiply by the group's packed (K/G) x (C/G * R * S)
+// weights, add the bias and scatter to y.
+#include <vector>
+
+#include "conv2d_tiles.h"
+#include "parallel.h"
+
+namespace fastconv {
+
+template <typename T>
+void conv2d_fprop(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  check_conv2d_params(p);
+  const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
+  const int64_t J = Cg * p.R * p.S, PQ = p.P * p.Q;
+  if (p.N == 0 || p.K == 0 || PQ == 0) return;
+
+  // Packed weights: wp[k][(c, r, s)], contiguous.
+  std::vector<T> wp(static_cast<size_t>(p.K * J));
+  for (int64_t k = 0; k < p.K; ++k)
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t r = 0; r < p.R; ++r)
+        for (int64_t s = 0; s < p.S; ++s)
+          wp[((k * Cg + c) * p.R + r) * p.S + s] =
+              w[k * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
+
+  const int64_t tiles = cpu::ceil_div(PQ, cpu::kTilePixels);
+  const int64_t* xs = p.x_strides;
+  const int64_t* ys = p.y_strides;
+  parallel_for(0, p.N * G * tiles, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<T> patch(static_cast<size_t>(J * cpu::kTilePixels));
+    std::vector<T> out(static_cast<size_t>(Kg * cpu::kTilePixels));
+    cpu::TapTable taps;
+    for (int64_t task = lo; task < hi; ++task) {
+      const int64_t tile = task % tiles, g = (task / tiles) % G, n = task / (tiles * G);
+      const int64_t pix0 = tile * cpu::kTilePixels, count = std::min(cpu::kTilePixels, PQ - pix0);
+      taps.build(pix0, count, p.Q, p.R, p.S, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h,
+                 p.dilation_w, p.H, p.W);
+      for (int64_t c = 0; c < Cg; ++c) {
+        const T* xc = x + n * xs[0] + (g * Cg + c) * xs[1];
+        for (int64_t r = 0; r < p.R; ++r)
+          for (int64_t s = 0; s < p.S; ++s) {
+            T* dst = patch.data() + ((c * p.R + r) * p.S + s) * cpu::kTilePixels;
+            const int64_t* hrow = taps.row.data() + r * cpu::kTilePixels;
+            const int64_t* wcol = taps.col.data() + s * cpu::kTilePixels;
+            for (int64_t t = 0; t < cpu::kTilePixels; ++t)
+              dst[t] = (hrow[t] >= 0 && wcol[t] >= 0) ? xc[hrow[t] * xs[2] + wcol[t] * xs[3]] : T(0);
+          }
+      }
+      cpu::gemm_tile<T>(Kg, J, wp.data() + g * Kg * J, J, patch.data(), out.data());
+      for (int64_t k = 0; k < Kg; ++k) {
+        const int64_t kk = g * Kg + k;
+        const T bias = b ? b[kk * p.b_stride] : T(0);
+        T* yk = y + n * ys[0] + kk * ys[1];
+        const T* src = out.data() + k * cpu::kTilePixels;
+        for (int64_t t = 0; t < count; ++t) {
+          const int64_t pq = pix0 + t;
+          yk[(pq / p.Q) * ys[2] + (pq % p.Q) * ys[3]] = src[t] + bias;
+        }
+      }
+    }
+  });
+}
+
+template void conv2d_fprop<float>(const Conv2dParams&, const float*, const float*, const float*, float*);
+template void conv2d_fprop<double>(const Conv2dParams&, const double*, const double*, const double*, double*);
+
+}  // namespace fastconv

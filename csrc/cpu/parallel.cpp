@@ -1,0 +1,185 @@
+// A small persistent thread pool behind parallel_for.
+//
+// Work is split into chunks handed out through an atomic counter; the caller works too. The pool
+// serves one parallel region at a time: a second caller (another Python thread) or a nested call
+// runs its region inline rather than waiting. After fork() the child gets a fresh pool, because the
+// parent's worker threads do not exist there.
+#include "parallel.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace fastconv {
+namespace {
+
+int usable_cores() {
+#ifdef __linux__
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
+  const unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+thread_local bool t_inside_region = false;
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int num_threads) : num_threads_(std::max(1, num_threads)) {
+    for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
+  }
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  int num_threads() const { return num_threads_; }
+  std::mutex& region_mutex() { return region_mutex_; }
+
+  // Caller holds region_mutex().
+  void run(int64_t num_chunks, const std::function<void(int64_t)>& chunk_fn) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = &chunk_fn;
+      num_chunks_ = num_chunks;
+      next_chunk_.store(0);
+      pending_workers_ = static_cast<int>(workers_.size());
+      error_ = nullptr;
+      ++generation_;
+    }
+    wake_.notify_all();
+    work_on_chunks();
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return pending_workers_ == 0; });
+    job_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void work_on_chunks() {
+    t_inside_region = true;
+    for (;;) {
+      const int64_t i = next_chunk_.fetch_add(1);
+      if (i >= num_chunks_) break;
+      try {
+        (*job_)(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+        next_chunk_.store(num_chunks_);  // stop handing out work
+      }
+    }
+    t_inside_region = false;
+  }
+
+  void worker_loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+        if (stopping_) return;
+        seen = generation_;
+      }
+      work_on_chunks();
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --pending_workers_;
+      }
+      done_.notify_one();
+    }
+  }
+
+  const int num_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex region_mutex_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  bool stopping_ = false;
+  uint64_t generation_ = 0;
+  const std::function<void(int64_t)>* job_ = nullptr;
+  int64_t num_chunks_ = 0;
+  std::atomic<int64_t> next_chunk_{0};
+  int pending_workers_ = 0;
+  std::exception_ptr error_;
+};
+
+std::mutex g_pool_mutex;  // guards g_pool and g_requested_threads
+std::shared_ptr<ThreadPool> g_pool;
+int g_requested_threads = 0;  // 0 = usable cores
+
+void reset_after_fork() {
+  // The parent's workers do not exist in the child: drop the pool without joining them (leaking
+  // its memory) and let the next parallel_for build a new one. The mutexes are re-created too,
+  // in case another thread held them at the moment of fork.
+  new (&g_pool_mutex) std::mutex();
+  auto* stale = new std::shared_ptr<ThreadPool>(std::move(g_pool));
+  (void)stale;
+  g_pool = nullptr;
+}
+
+std::shared_ptr<ThreadPool> current_pool() {
+  static const bool registered = [] {
+    pthread_atfork(nullptr, nullptr, reset_after_fork);
+    return true;
+  }();
+  (void)registered;
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  const int want = g_requested_threads > 0 ? g_requested_threads : usable_cores();
+  if (!g_pool || g_pool->num_threads() != want) g_pool = std::make_shared<ThreadPool>(want);
+  return g_pool;
+}
+
+}  // namespace
+
+void set_num_threads(int n) {
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  g_requested_threads = std::max(1, n);
+}
+
+int get_num_threads() {
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  return g_requested_threads > 0 ? g_requested_threads : usable_cores();
+}
+
+void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (end <= begin) return;
+  const int64_t n = end - begin;
+  grain = std::max<int64_t>(1, grain);
+  if (t_inside_region || n <= grain) {
+    fn(begin, end);
+    return;
+  }
+  std::shared_ptr<ThreadPool> pool = current_pool();
+  std::unique_lock<std::mutex> region(pool->region_mutex(), std::try_to_lock);
+  if (pool->num_threads() == 1 || !region.owns_lock()) {
+    fn(begin, end);
+    return;
+  }
+  // A few chunks per thread balance uneven work without making chunks tiny.
+  const int64_t target_chunks = static_cast<int64_t>(pool->num_threads()) * 4;
+  const int64_t chunk = std::max(grain, (n + target_chunks - 1) / target_chunks);
+  const int64_t num_chunks = (n + chunk - 1) / chunk;
+  pool->run(num_chunks, [&](int64_t i) {
+    const int64_t lo = begin + i * chunk;
+    fn(lo, std::min(end, lo + chunk));
+  });
+}
+
+}  // namespace fastconv
