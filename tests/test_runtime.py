@@ -41,7 +41,7 @@ def test_build_info_keys():
                 "cuda_archs", "cuda_devices", "num_threads"):
         assert key in info, key
     assert isinstance(info["cuda"], bool)
-    assert info["version"] == fc.__version__ or info["version"].startswith("0.0.0")
+    assert isinstance(info["version"], str) and info["version"]
     assert fc.cuda_available() == (info["cuda"] and len(info["cuda_devices"]) > 0)
 
 

@@ -19,7 +19,8 @@ struct Pool2dParams {
   int64_t dilation_h = 1, dilation_w = 1;   // max pool only
   bool count_include_pad = true;            // avg pool only
   int64_t divisor_override = 0;             // avg pool only; 0 = none
-  int64_t x_strides[4] = {0, 0, 0, 0};      // n, c, h, w (x or dx)
+  int64_t x_strides[4] = {0, 0, 0, 0};      // n, c, h, w (x; dx in avg_pool2d_dgrad)
+  int64_t dx_strides[4] = {0, 0, 0, 0};     // n, c, h, w (dx in max_pool2d_dgrad, which reads x too)
   int64_t y_strides[4] = {0, 0, 0, 0};      // n, c, p, q (y or dy)
   int64_t i_strides[4] = {0, 0, 0, 0};      // n, c, p, q (indices)
 };
@@ -41,11 +42,13 @@ void check_pool2d_params(const Pool2dParams& p);
 // indices may be null.
 template <typename T>
 void max_pool2d_fprop(const Pool2dParams& p, const T* x, T* y, int64_t* indices);
-// dx = gradient routed to each window's maximum. With indices null the argmax is recomputed from x.
+// dx = gradient routed to each window's maximum (dx_strides; x read with x_strides). With indices
+// null the argmax is recomputed from x; indices outside [0, H * W) are ignored.
 template <typename T>
 void max_pool2d_dgrad(const Pool2dParams& p, const T* dy, const T* x, const int64_t* indices, T* dx);
 template <typename T>
 void avg_pool2d_fprop(const Pool2dParams& p, const T* x, T* y);
+// dx uses x_strides.
 template <typename T>
 void avg_pool2d_dgrad(const Pool2dParams& p, const T* dy, T* dx);
 
