@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "cpu/isa.h"
+
 #ifdef FASTCONV_WITH_CUDA
 #include "fastconv/cuda_info.h"
 #endif
@@ -56,6 +58,10 @@ void register_runtime_info(py::module_& m) {
     d["compiler"] = FASTCONV_CXX_COMPILER;
     d["arch"] = target_arch();
     d["cpu_features"] = detected_cpu_features();
+    py::list compiled;
+    for (auto isa : fastconv::cpu::compiled_isas()) compiled.append(fastconv::cpu::isa_name(isa));
+    d["cpu_isa_compiled"] = compiled;
+    d["cpu_isa_selected"] = fastconv::cpu::isa_name(fastconv::cpu::selected_isa());
 #ifdef FASTCONV_WITH_CUDA
     d["cuda"] = true;
     d["cuda_archs"] = std::string(FASTCONV_CUDA_ARCHS);

@@ -1,4 +1,4 @@
-// conv2d backward-data, portable: the transpose of fprop's implicit GEMM, written as a gather so
+// conv2d backward-data: the transpose of fprop's implicit GEMM, written as a gather so
 // that every dx element is produced by exactly one task (no scatter races, deterministic).
 //   dy: (N, K, P, Q)   w: (K, C/G, R, S)   dx: (N, C, H, W)
 // dx[n, c, h, v] = sum over k in c's group, r, s of w[k, c, r, s] * dy[n, k, p, q]
@@ -33,15 +33,14 @@ void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const int64_t J = Kg * p.R * p.S, HW = p.H * p.W;
   if (p.N == 0 || p.C == 0 || HW == 0) return;
 
-  // wt[g][c][(k, r, s)] = w[g*Kg + k, c, r, s]
-  std::vector<T> wt(static_cast<size_t>(G * Cg * J));
+  // Transposed weights per group, rows c, columns j = (k, r, s), in GEMM panels.
+  const int64_t group_stride = cpu::panel_count(Cg) * cpu::kPanelRows * J;
+  std::vector<T> wt(static_cast<size_t>(G * group_stride));
   for (int64_t g = 0; g < G; ++g)
-    for (int64_t c = 0; c < Cg; ++c)
-      for (int64_t k = 0; k < Kg; ++k)
-        for (int64_t r = 0; r < p.R; ++r)
-          for (int64_t s = 0; s < p.S; ++s)
-            wt[((g * Cg + c) * Kg + k) * p.R * p.S + r * p.S + s] =
-                w[(g * Kg + k) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
+    cpu::pack_panels<T>(Cg, J, [&](int64_t c, int64_t j) {
+      const int64_t k = j / (p.R * p.S), r = (j / p.S) % p.R, s = j % p.S;
+      return w[(g * Kg + k) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
+    }, wt.data() + g * group_stride);
 
   const int64_t tiles = cpu::ceil_div(HW, cpu::kTilePixels);
   const int64_t* xs = p.x_strides;
@@ -73,7 +72,7 @@ void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
               dst[t] = (pr[t] >= 0 && qc[t] >= 0) ? dyk[pr[t] * ys[2] + qc[t] * ys[3]] : T(0);
           }
       }
-      cpu::gemm_tile<T>(Cg, J, wt.data() + g * Cg * J, J, gathered.data(), out.data());
+      cpu::gemm_tile(Cg, J, wt.data() + g * group_stride, gathered.data(), out.data());
       for (int64_t c = 0; c < Cg; ++c) {
         T* dxc = dx + n * xs[0] + (g * Cg + c) * xs[1];
         const T* src = out.data() + c * cpu::kTilePixels;

@@ -1,4 +1,4 @@
-// conv2d forward, portable implicit GEMM over pixel tiles.
+// conv2d forward: implicit GEMM over pixel tiles.
 //   x: (N, C, H, W)   w: (K, C/G, R, S)   b: (K,) or null   y: (N, K, P, Q)
 // Per task (image n, group g, tile of kTilePixels output pixels): gather the tile's
 // (C/G * R * S) x kTilePixels patch matrix, multiply by the group's packed (K/G) x (C/G * R * S)
@@ -17,14 +17,14 @@ void conv2d_fprop(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
   const int64_t J = Cg * p.R * p.S, PQ = p.P * p.Q;
   if (p.N == 0 || p.K == 0 || PQ == 0) return;
 
-  // Packed weights: wp[k][(c, r, s)], contiguous.
-  std::vector<T> wp(static_cast<size_t>(p.K * J));
-  for (int64_t k = 0; k < p.K; ++k)
-    for (int64_t c = 0; c < Cg; ++c)
-      for (int64_t r = 0; r < p.R; ++r)
-        for (int64_t s = 0; s < p.S; ++s)
-          wp[((k * Cg + c) * p.R + r) * p.S + s] =
-              w[k * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
+  // Packed weights per group: rows k, columns j = (c, r, s), in GEMM panels.
+  const int64_t group_stride = cpu::panel_count(Kg) * cpu::kPanelRows * J;
+  std::vector<T> wp(static_cast<size_t>(G * group_stride));
+  for (int64_t g = 0; g < G; ++g)
+    cpu::pack_panels<T>(Kg, J, [&](int64_t k, int64_t j) {
+      const int64_t c = j / (p.R * p.S), r = (j / p.S) % p.R, s = j % p.S;
+      return w[(g * Kg + k) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
+    }, wp.data() + g * group_stride);
 
   const int64_t tiles = cpu::ceil_div(PQ, cpu::kTilePixels);
   const int64_t* xs = p.x_strides;
@@ -49,7 +49,7 @@ void conv2d_fprop(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
               dst[t] = (hrow[t] >= 0 && wcol[t] >= 0) ? xc[hrow[t] * xs[2] + wcol[t] * xs[3]] : T(0);
           }
       }
-      cpu::gemm_tile<T>(Kg, J, wp.data() + g * Kg * J, J, patch.data(), out.data());
+      cpu::gemm_tile(Kg, J, wp.data() + g * group_stride, patch.data(), out.data());
       for (int64_t k = 0; k < Kg; ++k) {
         const int64_t kk = g * Kg + k;
         const T bias = b ? b[kk * p.b_stride] : T(0);

@@ -1,6 +1,7 @@
-// Building blocks shared by the portable conv2d passes: output-pixel tiles, tap coordinate tables
-// and a register-blocked tile GEMM. Each pass gathers a tile of its operand into a small contiguous
-// buffer (never a whole-batch im2col) and multiplies it with packed weights.
+// Building blocks shared by the conv2d passes: output-pixel tiles, tap coordinate tables
+// and the tile GEMM (ukernels/gemm.h). Each pass gathers a tile of its operand into a small contiguous
+// buffer (never a whole-batch im2col) and multiplies it with packed weights. kTilePixels is fixed,
+// not derived from the thread count, so every reduction runs in the same order for any thread count.
 #pragma once
 
 #include <algorithm>
@@ -8,13 +9,10 @@
 #include <vector>
 
 #include "fastconv/conv.h"
+#include "ukernels/gemm.h"
 
 namespace fastconv {
 namespace cpu {
-
-// Pixels per tile. Fixed (not derived from the thread count) so that every reduction runs in the
-// same order whatever the number of threads.
-constexpr int64_t kTilePixels = 64;
 
 // For the pixels t of one tile of a (rows x cols) output grid, the input row (col) that tap r (s)
 // reads, or -1 where that tap falls in the padding:
@@ -40,37 +38,6 @@ struct TapTable {
     }
   }
 };
-
-// C[m][t] = sum_j A[m][j] * B[j][t] for m < M, t < kTilePixels (B rows are kTilePixels long).
-// Every C element is summed over j = 0, 1, ... in order: deterministic and independent of blocking.
-template <typename T>
-void gemm_tile(int64_t M, int64_t J, const T* A, int64_t lda, const T* B, T* C) {
-  constexpr int64_t MR = 4, NR = 16;
-  for (int64_t t0 = 0; t0 < kTilePixels; t0 += NR) {
-    int64_t m = 0;
-    for (; m + MR <= M; m += MR) {
-      T acc[MR][NR] = {};
-      for (int64_t j = 0; j < J; ++j) {
-        const T* b = B + j * kTilePixels + t0;
-        for (int64_t i = 0; i < MR; ++i) {
-          const T a = A[(m + i) * lda + j];
-          for (int64_t t = 0; t < NR; ++t) acc[i][t] += a * b[t];
-        }
-      }
-      for (int64_t i = 0; i < MR; ++i)
-        for (int64_t t = 0; t < NR; ++t) C[(m + i) * kTilePixels + t0 + t] = acc[i][t];
-    }
-    for (; m < M; ++m) {
-      T acc[NR] = {};
-      for (int64_t j = 0; j < J; ++j) {
-        const T a = A[m * lda + j];
-        const T* b = B + j * kTilePixels + t0;
-        for (int64_t t = 0; t < NR; ++t) acc[t] += a * b[t];
-      }
-      for (int64_t t = 0; t < NR; ++t) C[m * kTilePixels + t0 + t] = acc[t];
-    }
-  }
-}
 
 // sum_t a[t] * b[t] over one tile in 8 fixed lanes, then the lanes in a fixed order.
 template <typename T>

@@ -1,4 +1,4 @@
-// conv2d backward-weight, portable.
+// conv2d backward-weight.
 //   dy: (N, K, P, Q)   x: (N, C, H, W)   dw: (K, C/G, R, S)
 // dw[k, c, r, s] = sum over n, p, q of dy[n, k, p, q] * x[n, c, p*stride_h - pad_h + r*dil_h, ...]
 // Each task owns a block of dw (group, block of K/G, block of (c, r, s)) and runs the whole

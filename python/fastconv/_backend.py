@@ -39,8 +39,6 @@ def build_info() -> Dict[str, Any]:
     built), ``cuda_archs``, ``cuda_devices`` (names of usable GPUs), ``num_threads``.
     """
     info = dict(_C.native_build_info())
-    info.setdefault("cpu_isa_compiled", ["scalar"])
-    info.setdefault("cpu_isa_selected", "scalar")
     info["python"] = platform.python_version()
     info["num_threads"] = get_num_threads()
     count = _C.cuda_device_count() if info["cuda"] else 0

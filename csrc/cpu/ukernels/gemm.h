@@ -1,0 +1,50 @@
+// The tile GEMM behind the conv2d passes, per ISA.
+//
+//   C[m][t] = sum_j A[m][j] * B[j][t]      m < M, t < kTilePixels
+//   A: packed in panels of kPanelRows rows, A[(m / 6) * J * 6 + j * 6 + m % 6], the last panel
+//      zero-filled (pack_panels below); B: J rows of kTilePixels contiguous values; C: M rows of
+//      kTilePixels.
+// Each C element is summed over j = 0, 1, ... in order, so results do not depend on threads or on
+// how a pass is blocked; they may differ between ISAs (fused multiply-add rounds once).
+#pragma once
+
+#include <cstdint>
+
+namespace fastconv {
+namespace cpu {
+
+constexpr int64_t kTilePixels = 64;
+constexpr int64_t kPanelRows = 6;
+
+inline int64_t panel_count(int64_t M) { return (M + kPanelRows - 1) / kPanelRows; }
+
+// Packs rows m < M, columns j < J of a matrix given by get(m, j) into panels (see above).
+template <typename T, typename Get>
+void pack_panels(int64_t M, int64_t J, Get get, T* dst) {
+  for (int64_t panel = 0; panel < panel_count(M); ++panel)
+    for (int64_t j = 0; j < J; ++j)
+      for (int64_t i = 0; i < kPanelRows; ++i) {
+        const int64_t m = panel * kPanelRows + i;
+        dst[(panel * J + j) * kPanelRows + i] = m < M ? get(m, j) : T(0);
+      }
+}
+
+namespace scalar {
+void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, float* C);
+void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, double* C);
+}  // namespace scalar
+namespace avx2 {
+void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, float* C);
+void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, double* C);
+}  // namespace avx2
+namespace avx512 {
+void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, float* C);
+void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, double* C);
+}  // namespace avx512
+
+// The selected ISA's kernel (isa.h).
+void gemm_tile(int64_t M, int64_t J, const float* A, const float* B, float* C);
+void gemm_tile(int64_t M, int64_t J, const double* A, const double* B, double* C);
+
+}  // namespace cpu
+}  // namespace fastconv

@@ -1,0 +1,62 @@
+// AVX2 + FMA tile GEMM: 6 rows x 16 columns = 12 ymm accumulators (16 registers in all), four
+// column blocks per 64-pixel tile. Compiled with -mavx2 -mfma, called only where the CPU has them.
+#include <immintrin.h>
+
+#include "gemm.h"
+
+namespace fastconv {
+namespace cpu {
+namespace avx2 {
+
+#include "gemm_generic.inc"
+
+namespace {
+
+template <int ROWS>
+inline void panel_6x16(int64_t J, const float* A, const float* B, float* C) {
+  __m256 acc[ROWS][2];
+  for (int i = 0; i < ROWS; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int64_t j = 0; j < J; ++j) {
+    const __m256 b0 = _mm256_loadu_ps(B + j * kTilePixels), b1 = _mm256_loadu_ps(B + j * kTilePixels + 8);
+    const float* a = A + j * kPanelRows;
+    for (int i = 0; i < ROWS; ++i) {
+      const __m256 ai = _mm256_broadcast_ss(a + i);
+      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+    }
+  }
+  for (int i = 0; i < ROWS; ++i) {
+    _mm256_storeu_ps(C + i * kTilePixels, acc[i][0]);
+    _mm256_storeu_ps(C + i * kTilePixels + 8, acc[i][1]);
+  }
+}
+
+template <int ROWS>
+inline void panel_6x64(int64_t J, const float* A, const float* B, float* C) {
+  for (int64_t t0 = 0; t0 < kTilePixels; t0 += 16) panel_6x16<ROWS>(J, A, B + t0, C + t0);
+}
+
+}  // namespace
+
+void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, float* C) {
+  for (int64_t m0 = 0; m0 < M; m0 += kPanelRows) {
+    const float* panel = A + (m0 / kPanelRows) * J * kPanelRows;
+    float* c = C + m0 * kTilePixels;
+    switch (M - m0 < kPanelRows ? M - m0 : kPanelRows) {
+      case 6: panel_6x64<6>(J, panel, B, c); break;
+      case 5: panel_6x64<5>(J, panel, B, c); break;
+      case 4: panel_6x64<4>(J, panel, B, c); break;
+      case 3: panel_6x64<3>(J, panel, B, c); break;
+      case 2: panel_6x64<2>(J, panel, B, c); break;
+      default: panel_6x64<1>(J, panel, B, c); break;
+    }
+  }
+}
+
+void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, double* C) {
+  gemm_6x64_generic<double>(M, J, A, B, C);
+}
+
+}  // namespace avx2
+}  // namespace cpu
+}  // namespace fastconv

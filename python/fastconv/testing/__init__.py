@@ -1,0 +1,1 @@
+"""Test helpers for fastconv: float64 NumPy references (``reference``) and friends."""
