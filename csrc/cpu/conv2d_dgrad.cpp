@@ -1,5 +1,5 @@
-// conv2d backward-data: the transpose of fprop's implicit GEMM, written as a gather so
-// that every dx element is produced by exactly one task (no scatter races, deterministic).
+// conv2d backward-data: the transpose of fprop's implicit GEMM, written as a gather so that every
+// dx element is produced by exactly one task (no scatter races, deterministic).
 //   dy: (N, K, P, Q)   w: (K, C/G, R, S)   dx: (N, C, H, W)
 // dx[n, c, h, v] = sum over k in c's group, r, s of w[k, c, r, s] * dy[n, k, p, q]
 //   where h = p * stride_h - pad_h + r * dilation_h (and likewise v, q), when such p, q exist.
@@ -24,13 +24,34 @@ inline int64_t source_index(int64_t h, int64_t tap, int64_t stride, int64_t pad,
   return o < out_extent ? o : -1;
 }
 
+// offset[(r * S + s) * TP + t]: where in a dy plane input pixel pix0 + t finds the output pixel
+// that tap (r, s) connects it to, or kNoTap. out_offset[t]: the pixel's offset in a dx plane.
+void build_source_table(const Conv2dParams& p, int64_t pix0, int64_t count, std::vector<int64_t>& offset,
+                        std::vector<int64_t>& out_offset) {
+  constexpr int64_t TP = cpu::kTilePixels;
+  offset.assign(p.R * p.S * TP, cpu::kNoTap);
+  out_offset.assign(TP, 0);
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t h = (pix0 + t) / p.W, v = (pix0 + t) % p.W;
+    out_offset[t] = h * p.x_strides[2] + v * p.x_strides[3];
+    for (int64_t r = 0; r < p.R; ++r) {
+      const int64_t oh = source_index(h, r * p.dilation_h, p.stride_h, p.pad_h, p.P);
+      if (oh < 0) continue;
+      for (int64_t s = 0; s < p.S; ++s) {
+        const int64_t ow = source_index(v, s * p.dilation_w, p.stride_w, p.pad_w, p.Q);
+        if (ow >= 0) offset[(r * p.S + s) * TP + t] = oh * p.y_strides[2] + ow * p.y_strides[3];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 template <typename T>
 void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   check_conv2d_params(p);
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
-  const int64_t J = Kg * p.R * p.S, HW = p.H * p.W;
+  const int64_t RS = p.R * p.S, J = Kg * RS, HW = p.H * p.W;
   if (p.N == 0 || p.C == 0 || HW == 0) return;
 
   // Transposed weights per group, rows c, columns j = (k, r, s), in GEMM panels.
@@ -38,48 +59,32 @@ void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   std::vector<T> wt(static_cast<size_t>(G * group_stride));
   for (int64_t g = 0; g < G; ++g)
     cpu::pack_panels<T>(Cg, J, [&](int64_t c, int64_t j) {
-      const int64_t k = j / (p.R * p.S), r = (j / p.S) % p.R, s = j % p.S;
+      const int64_t k = j / RS, r = (j / p.S) % p.R, s = j % p.S;
       return w[(g * Kg + k) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
     }, wt.data() + g * group_stride);
 
-  const int64_t tiles = cpu::ceil_div(HW, cpu::kTilePixels);
+  constexpr int64_t TP = cpu::kTilePixels;
+  const int64_t tiles = cpu::ceil_div(HW, TP);
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
   parallel_for(0, p.N * G * tiles, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> gathered(static_cast<size_t>(J * cpu::kTilePixels));
-    std::vector<T> out(static_cast<size_t>(Cg * cpu::kTilePixels));
-    std::vector<int64_t> prow(p.R * cpu::kTilePixels), qcol(p.S * cpu::kTilePixels);
+    std::vector<T> gathered(static_cast<size_t>(J * TP));
+    std::vector<T> out(static_cast<size_t>(Cg * TP));
+    std::vector<int64_t> offset, out_offset;
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t tile = task % tiles, g = (task / tiles) % G, n = task / (tiles * G);
-      const int64_t pix0 = tile * cpu::kTilePixels, count = std::min(cpu::kTilePixels, HW - pix0);
-      std::fill(prow.begin(), prow.end(), -1);
-      std::fill(qcol.begin(), qcol.end(), -1);
-      for (int64_t t = 0; t < count; ++t) {
-        const int64_t h = (pix0 + t) / p.W, v = (pix0 + t) % p.W;
-        for (int64_t r = 0; r < p.R; ++r)
-          prow[r * cpu::kTilePixels + t] = source_index(h, r * p.dilation_h, p.stride_h, p.pad_h, p.P);
-        for (int64_t s = 0; s < p.S; ++s)
-          qcol[s * cpu::kTilePixels + t] = source_index(v, s * p.dilation_w, p.stride_w, p.pad_w, p.Q);
-      }
+      const int64_t pix0 = tile * TP, count = std::min(TP, HW - pix0);
+      build_source_table(p, pix0, count, offset, out_offset);
       for (int64_t k = 0; k < Kg; ++k) {
         const T* dyk = dy + n * ys[0] + (g * Kg + k) * ys[1];
-        for (int64_t r = 0; r < p.R; ++r)
-          for (int64_t s = 0; s < p.S; ++s) {
-            T* dst = gathered.data() + ((k * p.R + r) * p.S + s) * cpu::kTilePixels;
-            const int64_t* pr = prow.data() + r * cpu::kTilePixels;
-            const int64_t* qc = qcol.data() + s * cpu::kTilePixels;
-            for (int64_t t = 0; t < cpu::kTilePixels; ++t)
-              dst[t] = (pr[t] >= 0 && qc[t] >= 0) ? dyk[pr[t] * ys[2] + qc[t] * ys[3]] : T(0);
-          }
+        for (int64_t rs = 0; rs < RS; ++rs)
+          cpu::gather_row(dyk, offset.data() + rs * TP, TP, gathered.data() + (k * RS + rs) * TP);
       }
       cpu::gemm_tile(Cg, J, wt.data() + g * group_stride, gathered.data(), out.data());
       for (int64_t c = 0; c < Cg; ++c) {
         T* dxc = dx + n * xs[0] + (g * Cg + c) * xs[1];
-        const T* src = out.data() + c * cpu::kTilePixels;
-        for (int64_t t = 0; t < count; ++t) {
-          const int64_t hv = pix0 + t;
-          dxc[(hv / p.W) * xs[2] + (hv % p.W) * xs[3]] = src[t];
-        }
+        const T* src = out.data() + c * TP;
+        for (int64_t t = 0; t < count; ++t) dxc[out_offset[t]] = src[t];
       }
     }
   });

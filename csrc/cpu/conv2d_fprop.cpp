@@ -14,7 +14,7 @@ template <typename T>
 void conv2d_fprop(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
   check_conv2d_params(p);
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
-  const int64_t J = Cg * p.R * p.S, PQ = p.P * p.Q;
+  const int64_t RS = p.R * p.S, J = Cg * RS, PQ = p.P * p.Q;
   if (p.N == 0 || p.K == 0 || PQ == 0) return;
 
   // Packed weights per group: rows k, columns j = (c, r, s), in GEMM panels.
@@ -22,43 +22,34 @@ void conv2d_fprop(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
   std::vector<T> wp(static_cast<size_t>(G * group_stride));
   for (int64_t g = 0; g < G; ++g)
     cpu::pack_panels<T>(Kg, J, [&](int64_t k, int64_t j) {
-      const int64_t c = j / (p.R * p.S), r = (j / p.S) % p.R, s = j % p.S;
+      const int64_t c = j / RS, r = (j / p.S) % p.R, s = j % p.S;
       return w[(g * Kg + k) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
     }, wp.data() + g * group_stride);
 
-  const int64_t tiles = cpu::ceil_div(PQ, cpu::kTilePixels);
+  constexpr int64_t TP = cpu::kTilePixels;
+  const int64_t tiles = cpu::ceil_div(PQ, TP);
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
   parallel_for(0, p.N * G * tiles, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> patch(static_cast<size_t>(J * cpu::kTilePixels));
-    std::vector<T> out(static_cast<size_t>(Kg * cpu::kTilePixels));
+    std::vector<T> patch(static_cast<size_t>(J * TP));
+    std::vector<T> out(static_cast<size_t>(Kg * TP));
     cpu::TapTable taps;
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t tile = task % tiles, g = (task / tiles) % G, n = task / (tiles * G);
-      const int64_t pix0 = tile * cpu::kTilePixels, count = std::min(cpu::kTilePixels, PQ - pix0);
-      taps.build(pix0, count, p.Q, p.R, p.S, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h,
-                 p.dilation_w, p.H, p.W);
+      const int64_t pix0 = tile * TP, count = std::min(TP, PQ - pix0);
+      taps.build(p, pix0, count, TP, xs, ys);
       for (int64_t c = 0; c < Cg; ++c) {
         const T* xc = x + n * xs[0] + (g * Cg + c) * xs[1];
-        for (int64_t r = 0; r < p.R; ++r)
-          for (int64_t s = 0; s < p.S; ++s) {
-            T* dst = patch.data() + ((c * p.R + r) * p.S + s) * cpu::kTilePixels;
-            const int64_t* hrow = taps.row.data() + r * cpu::kTilePixels;
-            const int64_t* wcol = taps.col.data() + s * cpu::kTilePixels;
-            for (int64_t t = 0; t < cpu::kTilePixels; ++t)
-              dst[t] = (hrow[t] >= 0 && wcol[t] >= 0) ? xc[hrow[t] * xs[2] + wcol[t] * xs[3]] : T(0);
-          }
+        for (int64_t rs = 0; rs < RS; ++rs)
+          cpu::gather_row(xc, taps.offset.data() + rs * TP, TP, patch.data() + (c * RS + rs) * TP);
       }
       cpu::gemm_tile(Kg, J, wp.data() + g * group_stride, patch.data(), out.data());
       for (int64_t k = 0; k < Kg; ++k) {
         const int64_t kk = g * Kg + k;
         const T bias = b ? b[kk * p.b_stride] : T(0);
         T* yk = y + n * ys[0] + kk * ys[1];
-        const T* src = out.data() + k * cpu::kTilePixels;
-        for (int64_t t = 0; t < count; ++t) {
-          const int64_t pq = pix0 + t;
-          yk[(pq / p.Q) * ys[2] + (pq % p.Q) * ys[3]] = src[t] + bias;
-        }
+        const T* src = out.data() + k * TP;
+        for (int64_t t = 0; t < count; ++t) yk[taps.out_offset[t]] = src[t] + bias;
       }
     }
   });

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <limits>
 #include <cstdint>
 #include <vector>
 
@@ -14,38 +15,40 @@
 namespace fastconv {
 namespace cpu {
 
-// For the pixels t of one tile of a (rows x cols) output grid, the input row (col) that tap r (s)
-// reads, or -1 where that tap falls in the padding:
-//   row[r * kTilePixels + t] = p(t) * stride - pad + r * dilation   if inside [0, extent)
-struct TapTable {
-  std::vector<int64_t> row, col;
+// For `count` consecutive output pixels starting at pix0 (row-major over a grid `out_cols` wide),
+// where each filter tap (r, s) reads in a plane of x: offset[(r * S + s) * width + t] is the
+// element offset h * stride_h_elems + w * stride_w_elems, or kNoTap where the tap falls in the
+// padding or t >= count (offsets themselves may be negative: views with negative strides). out_offset[t] is the offset of pixel t in the output plane. Computed once per
+// tile and shared by every channel, so the gathers below are a load and a select per element.
+constexpr int64_t kNoTap = std::numeric_limits<int64_t>::min();
 
-  void build(int64_t pix0, int64_t count, int64_t out_cols, int64_t taps_r, int64_t taps_s, int64_t stride_h,
-             int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t dil_h, int64_t dil_w, int64_t extent_h,
-             int64_t extent_w) {
-    row.assign(taps_r * kTilePixels, -1);
-    col.assign(taps_s * kTilePixels, -1);
+struct TapTable {
+  std::vector<int64_t> offset, out_offset;
+
+  void build(const Conv2dParams& p, int64_t pix0, int64_t count, int64_t width, const int64_t* in_strides,
+             const int64_t* out_strides) {
+    const int64_t RS = p.R * p.S;
+    offset.assign(RS * width, kNoTap);
+    out_offset.assign(width, 0);
     for (int64_t t = 0; t < count; ++t) {
-      const int64_t p = (pix0 + t) / out_cols, q = (pix0 + t) % out_cols;
-      for (int64_t r = 0; r < taps_r; ++r) {
-        const int64_t h = p * stride_h - pad_h + r * dil_h;
-        row[r * kTilePixels + t] = (h >= 0 && h < extent_h) ? h : -1;
-      }
-      for (int64_t s = 0; s < taps_s; ++s) {
-        const int64_t w = q * stride_w - pad_w + s * dil_w;
-        col[s * kTilePixels + t] = (w >= 0 && w < extent_w) ? w : -1;
+      const int64_t oh = (pix0 + t) / p.Q, ow = (pix0 + t) % p.Q;
+      out_offset[t] = oh * out_strides[2] + ow * out_strides[3];
+      for (int64_t r = 0; r < p.R; ++r) {
+        const int64_t h = oh * p.stride_h - p.pad_h + r * p.dilation_h;
+        if (h < 0 || h >= p.H) continue;
+        for (int64_t s = 0; s < p.S; ++s) {
+          const int64_t w = ow * p.stride_w - p.pad_w + s * p.dilation_w;
+          if (w >= 0 && w < p.W) offset[(r * p.S + s) * width + t] = h * in_strides[2] + w * in_strides[3];
+        }
       }
     }
   }
 };
 
-// sum_t a[t] * b[t] over one tile in 8 fixed lanes, then the lanes in a fixed order.
+// dst[t] = plane[offset[t]], or 0 where offset[t] is kNoTap.
 template <typename T>
-inline T dot_tile(const T* a, const T* b) {
-  T lane[8] = {};
-  for (int64_t t = 0; t < kTilePixels; t += 8)
-    for (int64_t l = 0; l < 8; ++l) lane[l] += a[t + l] * b[t + l];
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+inline void gather_row(const T* plane, const int64_t* offset, int64_t width, T* dst) {
+  for (int64_t t = 0; t < width; ++t) dst[t] = offset[t] != kNoTap ? plane[offset[t]] : T(0);
 }
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

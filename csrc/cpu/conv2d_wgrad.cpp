@@ -1,15 +1,21 @@
-// conv2d backward-weight.
+// conv2d backward-weight, on the tile GEMM.
 //   dy: (N, K, P, Q)   x: (N, C, H, W)   dw: (K, C/G, R, S)
 // dw[k, c, r, s] = sum over n, p, q of dy[n, k, p, q] * x[n, c, p*stride_h - pad_h + r*dil_h, ...]
-// Each task owns a block of dw (group, block of K/G, block of (c, r, s)) and runs the whole
-// reduction over images and pixel tiles in a fixed order, so the result is the same bits for any
-// thread count and block choice: no partial sums to merge, no atomics.
+// As a GEMM: rows j = (c, r, s), columns k (a block of kTilePixels output channels), reduction over
+// output pixels in chunks of kChunkPixels. Each task owns a block of dw (group, block of k, block
+// of j) and runs the whole reduction in a fixed order (chunk partial sums added in sequence), so
+// the result is the same bits for any thread count: no partial sums across threads, no atomics.
 #include <vector>
 
 #include "conv2d_tiles.h"
 #include "parallel.h"
 
 namespace fastconv {
+
+namespace {
+constexpr int64_t kChunkPixels = 256;                     // reduction length of one GEMM call
+constexpr int64_t kRowBlock = 16 * cpu::kPanelRows;       // (c, r, s) rows per task
+}  // namespace
 
 template <typename T>
 void conv2d_wgrad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
@@ -18,64 +24,51 @@ void conv2d_wgrad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t RS = p.R * p.S, J = Cg * RS, PQ = p.P * p.Q;
   if (p.K == 0 || J == 0) return;
 
-  // Blocks: (c, r, s) in blocks of whole channels, K split further when there are too few tasks.
-  const int64_t c_block = std::max<int64_t>(1, std::min(Cg, 64 / RS));
-  const int64_t c_blocks = cpu::ceil_div(Cg, c_block);
-  const int64_t want = 4 * static_cast<int64_t>(get_num_threads());
-  int64_t k_blocks = 1;
-  while (G * c_blocks * k_blocks < want && Kg / (k_blocks * 2) >= 8) k_blocks *= 2;
-  const int64_t k_block = cpu::ceil_div(Kg, k_blocks);
-  const int64_t tiles = cpu::ceil_div(PQ, cpu::kTilePixels);
+  constexpr int64_t KB = cpu::kTilePixels;  // the GEMM's column count serves as the k block
+  const int64_t k_blocks = cpu::ceil_div(Kg, KB), j_blocks = cpu::ceil_div(J, kRowBlock);
+  const int64_t chunks = cpu::ceil_div(PQ, kChunkPixels);
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
 
-  parallel_for(0, G * c_blocks * k_blocks, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> patch(static_cast<size_t>(c_block * RS * cpu::kTilePixels));
-    std::vector<T> grad(static_cast<size_t>(k_block * cpu::kTilePixels));
-    std::vector<T> acc(static_cast<size_t>(k_block * c_block * RS));
+  parallel_for(0, G * k_blocks * j_blocks, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<T> a(static_cast<size_t>(cpu::panel_count(kRowBlock) * cpu::kPanelRows * kChunkPixels));
+    std::vector<T> bt(static_cast<size_t>(kChunkPixels * KB));
+    std::vector<T> part(static_cast<size_t>(kRowBlock * KB)), acc(static_cast<size_t>(kRowBlock * KB));
+    std::vector<T> row(kChunkPixels);
     cpu::TapTable taps;
     for (int64_t task = lo; task < hi; ++task) {
-      const int64_t kb = task % k_blocks, cb = (task / k_blocks) % c_blocks, g = task / (k_blocks * c_blocks);
-      const int64_t k0 = kb * k_block, nk = std::min(k_block, Kg - k0);
-      const int64_t c0 = cb * c_block, nc = std::min(c_block, Cg - c0);
-      const int64_t nj = nc * RS;
+      const int64_t jb = task % j_blocks, kb = (task / j_blocks) % k_blocks, g = task / (j_blocks * k_blocks);
+      const int64_t j0 = jb * kRowBlock, nj = std::min(kRowBlock, J - j0);
+      const int64_t k0 = kb * KB, nk = std::min(KB, Kg - k0);
       std::fill(acc.begin(), acc.end(), T(0));
       for (int64_t n = 0; n < p.N; ++n) {
-        for (int64_t tile = 0; tile < tiles; ++tile) {
-          const int64_t pix0 = tile * cpu::kTilePixels, count = std::min(cpu::kTilePixels, PQ - pix0);
-          taps.build(pix0, count, p.Q, p.R, p.S, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h,
-                     p.dilation_w, p.H, p.W);
-          for (int64_t c = 0; c < nc; ++c) {
-            const T* xc = x + n * xs[0] + (g * Cg + c0 + c) * xs[1];
-            for (int64_t r = 0; r < p.R; ++r)
-              for (int64_t s = 0; s < p.S; ++s) {
-                T* dst = patch.data() + ((c * p.R + r) * p.S + s) * cpu::kTilePixels;
-                const int64_t* hrow = taps.row.data() + r * cpu::kTilePixels;
-                const int64_t* wcol = taps.col.data() + s * cpu::kTilePixels;
-                for (int64_t t = 0; t < cpu::kTilePixels; ++t)
-                  dst[t] = (hrow[t] >= 0 && wcol[t] >= 0) ? xc[hrow[t] * xs[2] + wcol[t] * xs[3]] : T(0);
-              }
+        for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+          const int64_t pix0 = chunk * kChunkPixels, count = std::min(kChunkPixels, PQ - pix0);
+          taps.build(p, pix0, count, kChunkPixels, xs, ys);
+          // A: patch rows j in GEMM panels, a[(jj / 6) * chunk * 6 + t * 6 + jj % 6].
+          for (int64_t jj = 0; jj < nj; ++jj) {
+            const int64_t j = j0 + jj, c = j / RS, rs = j % RS;
+            cpu::gather_row(x + n * xs[0] + (g * Cg + c) * xs[1], taps.offset.data() + rs * kChunkPixels,
+                            kChunkPixels, row.data());
+            T* dst = a.data() + (jj / cpu::kPanelRows) * kChunkPixels * cpu::kPanelRows + jj % cpu::kPanelRows;
+            for (int64_t t = 0; t < kChunkPixels; ++t) dst[t * cpu::kPanelRows] = row[t];
           }
+          // B: dy transposed, bt[t][k]; zero beyond the chunk and the k block.
+          std::fill(bt.begin(), bt.end(), T(0));
           for (int64_t k = 0; k < nk; ++k) {
             const T* dyk = dy + n * ys[0] + (g * Kg + k0 + k) * ys[1];
-            T* dst = grad.data() + k * cpu::kTilePixels;
-            for (int64_t t = 0; t < count; ++t) {
-              const int64_t pq = pix0 + t;
-              dst[t] = dyk[(pq / p.Q) * ys[2] + (pq % p.Q) * ys[3]];
-            }
-            for (int64_t t = count; t < cpu::kTilePixels; ++t) dst[t] = T(0);
+            for (int64_t t = 0; t < count; ++t) bt[t * KB + k] = dyk[taps.out_offset[t]];
           }
-          for (int64_t k = 0; k < nk; ++k)
-            for (int64_t j = 0; j < nj; ++j)
-              acc[k * nj + j] += cpu::dot_tile(grad.data() + k * cpu::kTilePixels, patch.data() + j * cpu::kTilePixels);
+          cpu::gemm_tile(nj, kChunkPixels, a.data(), bt.data(), part.data());
+          for (int64_t i = 0; i < nj * KB; ++i) acc[i] += part[i];
         }
       }
-      for (int64_t k = 0; k < nk; ++k)
-        for (int64_t c = 0; c < nc; ++c)
-          for (int64_t r = 0; r < p.R; ++r)
-            for (int64_t s = 0; s < p.S; ++s)
-              dw[(g * Kg + k0 + k) * p.w_strides[0] + (c0 + c) * p.w_strides[1] + r * p.w_strides[2] +
-                 s * p.w_strides[3]] = acc[k * nj + (c * p.R + r) * p.S + s];
+      for (int64_t jj = 0; jj < nj; ++jj) {
+        const int64_t j = j0 + jj, c = j / RS, r = (j / p.S) % p.R, s = j % p.S;
+        for (int64_t k = 0; k < nk; ++k)
+          dw[(g * Kg + k0 + k) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]] =
+              acc[jj * KB + k];
+      }
     }
   });
 }
