@@ -83,7 +83,7 @@ def choice(value, name: str, op: str, allowed: Sequence[str]) -> str:
     return value
 
 
-def optional_positive_int(value, name: str, op: str) -> Optional[int]:
+def optional_nonzero_int(value, name: str, op: str) -> Optional[int]:
     if value is None:
         return None
     v = as_int(value, name, op)

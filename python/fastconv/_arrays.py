@@ -8,7 +8,7 @@ build or an op without a GPU path can say so clearly.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -141,6 +141,3 @@ def empty(shape: Tuple[int, ...], dtype: np.dtype, op: str) -> np.ndarray:
     except (MemoryError, ValueError) as exc:
         raise MemoryError(f"{op}: cannot allocate an output of shape {tuple(shape)} and dtype {dtype}: {exc}") from None
 
-
-Array = Any
-Converter = Callable[[Optional[np.ndarray]], Any]

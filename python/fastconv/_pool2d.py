@@ -124,7 +124,7 @@ def check_pool2d(op: str, input, kernel_size, stride, padding, dilation, ceil_mo
 
 
 def _divisor(value, op: str) -> int:
-    d = _args.optional_positive_int(value, "divisor_override", op)
+    d = _args.optional_nonzero_int(value, "divisor_override", op)
     if d is None:
         return 0
     if abs(d) > _INT64_MAX:
