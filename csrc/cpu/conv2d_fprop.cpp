@@ -1,6 +1,6 @@
 // conv2d forward: implicit GEMM over pixel tiles.
 //   x: (N, C, H, W)   w: (K, C/G, R, S)   b: (K,) or null   y: (N, K, P, Q)
-// Per task (image n, group g, tile of kTilePixels output pixels): gather the tile's
+// Per task (group g, tile of kTilePixels output pixels of the batch): gather the tile's
 // (C/G * R * S) x kTilePixels patch matrix, multiply by the group's packed (K/G) x (C/G * R * S)
 // weights, add the bias and scatter to y.
 #include <vector>
@@ -27,19 +27,19 @@ void conv2d_fprop(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
     }, wp.data() + g * group_stride);
 
   constexpr int64_t TP = cpu::kTilePixels;
-  const int64_t tiles = cpu::ceil_div(PQ, TP);
+  const int64_t NPQ = p.N * PQ, tiles = cpu::ceil_div(NPQ, TP);
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
-  parallel_for(0, p.N * G * tiles, 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(0, G * tiles, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> patch(static_cast<size_t>(J * TP));
     std::vector<T> out(static_cast<size_t>(Kg * TP));
     cpu::TapTable taps;
     for (int64_t task = lo; task < hi; ++task) {
-      const int64_t tile = task % tiles, g = (task / tiles) % G, n = task / (tiles * G);
-      const int64_t pix0 = tile * TP, count = std::min(TP, PQ - pix0);
+      const int64_t tile = task % tiles, g = task / tiles;
+      const int64_t pix0 = tile * TP, count = std::min(TP, NPQ - pix0);
       taps.build(p, pix0, count, TP, xs, ys);
       for (int64_t c = 0; c < Cg; ++c) {
-        const T* xc = x + n * xs[0] + (g * Cg + c) * xs[1];
+        const T* xc = x + (g * Cg + c) * xs[1];
         for (int64_t rs = 0; rs < RS; ++rs)
           cpu::gather_row(xc, taps.offset.data() + rs * TP, TP, patch.data() + (c * RS + rs) * TP);
       }
@@ -47,7 +47,7 @@ void conv2d_fprop(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
       for (int64_t k = 0; k < Kg; ++k) {
         const int64_t kk = g * Kg + k;
         const T bias = b ? b[kk * p.b_stride] : T(0);
-        T* yk = y + n * ys[0] + kk * ys[1];
+        T* yk = y + kk * ys[1];
         const T* src = out.data() + k * TP;
         for (int64_t t = 0; t < count; ++t) yk[taps.out_offset[t]] = src[t] + bias;
       }

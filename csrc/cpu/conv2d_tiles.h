@@ -15,11 +15,13 @@
 namespace fastconv {
 namespace cpu {
 
-// For `count` consecutive output pixels starting at pix0 (row-major over a grid `out_cols` wide),
-// where each filter tap (r, s) reads in a plane of x: offset[(r * S + s) * width + t] is the
-// element offset h * stride_h_elems + w * stride_w_elems, or kNoTap where the tap falls in the
-// padding or t >= count (offsets themselves may be negative: views with negative strides). out_offset[t] is the offset of pixel t in the output plane. Computed once per
-// tile and shared by every channel, so the gathers below are a load and a select per element.
+// For `count` consecutive output pixels starting at pix0, counted over the whole batch (row-major
+// over (n, p, q): small images share a tile instead of leaving most of it empty), where each filter
+// tap (r, s) reads in channel 0's plane of x: offset[(r * S + s) * width + t] is the element offset
+// n * stride_n + h * stride_h + w * stride_w, or kNoTap where the tap falls in the padding or
+// t >= count (offsets themselves may be negative: views with negative strides). out_offset[t] is
+// the pixel's offset from channel 0 of the output. Computed once per tile and shared by every
+// channel, so the gathers below are a load and a select per element.
 constexpr int64_t kNoTap = std::numeric_limits<int64_t>::min();
 
 struct TapTable {
@@ -27,18 +29,19 @@ struct TapTable {
 
   void build(const Conv2dParams& p, int64_t pix0, int64_t count, int64_t width, const int64_t* in_strides,
              const int64_t* out_strides) {
-    const int64_t RS = p.R * p.S;
+    const int64_t RS = p.R * p.S, PQ = p.P * p.Q;
     offset.assign(RS * width, kNoTap);
     out_offset.assign(width, 0);
     for (int64_t t = 0; t < count; ++t) {
-      const int64_t oh = (pix0 + t) / p.Q, ow = (pix0 + t) % p.Q;
-      out_offset[t] = oh * out_strides[2] + ow * out_strides[3];
+      const int64_t n = (pix0 + t) / PQ, pq = (pix0 + t) % PQ, oh = pq / p.Q, ow = pq % p.Q;
+      out_offset[t] = n * out_strides[0] + oh * out_strides[2] + ow * out_strides[3];
       for (int64_t r = 0; r < p.R; ++r) {
         const int64_t h = oh * p.stride_h - p.pad_h + r * p.dilation_h;
         if (h < 0 || h >= p.H) continue;
         for (int64_t s = 0; s < p.S; ++s) {
           const int64_t w = ow * p.stride_w - p.pad_w + s * p.dilation_w;
-          if (w >= 0 && w < p.W) offset[(r * p.S + s) * width + t] = h * in_strides[2] + w * in_strides[3];
+          if (w >= 0 && w < p.W)
+            offset[(r * p.S + s) * width + t] = n * in_strides[0] + h * in_strides[2] + w * in_strides[3];
         }
       }
     }
