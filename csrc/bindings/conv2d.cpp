@@ -7,6 +7,7 @@
 #include <array>
 #include <optional>
 #include <stdexcept>
+#include <string>
 
 #include "bindings/arrays.h"
 #include "fastconv/conv.h"
@@ -20,9 +21,18 @@ namespace {
 
 using Pair = std::array<int64_t, 2>;
 
+Conv2dAlgorithm parse_algorithm(const std::string& name) {
+  if (name == "auto") return Conv2dAlgorithm::automatic;
+  if (name == "implicit_gemm") return Conv2dAlgorithm::implicit_gemm;
+  if (name == "direct") return Conv2dAlgorithm::direct;
+  if (name == "winograd") return Conv2dAlgorithm::winograd;
+  throw py::value_error("conv2d: unknown algorithm '" + name + "'");
+}
+
 Conv2dParams make_params(const py::array& x, const py::array& w, const py::array& y, Pair stride, Pair padding,
-                         Pair dilation, int64_t groups) {
+                         Pair dilation, int64_t groups, const std::string& algorithm) {
   Conv2dParams p;
+  p.algorithm = parse_algorithm(algorithm);
   element_strides<4>(x, "input", p.x_strides);
   element_strides<4>(w, "weight", p.w_strides);
   element_strides<4>(y, "output", p.y_strides);
@@ -36,6 +46,8 @@ Conv2dParams make_params(const py::array& x, const py::array& w, const py::array
   if (y.shape(0) != p.N || y.shape(1) != p.K) throw py::value_error("conv2d: output shape does not match input and weight");
   if (groups > 0 && w.shape(1) * groups != p.C) throw py::value_error("conv2d: weight channels * groups != input channels");
   check_conv2d_params(p);
+  if (!conv2d_algorithm_supported(p, p.algorithm))
+    throw py::value_error("conv2d: algorithm='" + algorithm + "' does not apply to this problem");
   return p;
 }
 
@@ -46,10 +58,10 @@ void dispatch(DType dt, Fn&& fn) {
 }
 
 void fprop(const py::array& x, const py::array& w, const std::optional<py::array>& b, py::array y, Pair stride,
-           Pair padding, Pair dilation, int64_t groups) {
+           Pair padding, Pair dilation, int64_t groups, const std::string& algorithm) {
   require_same_dtype(x, w, "input", "weight");
   require_same_dtype(x, y, "input", "output");
-  Conv2dParams p = make_params(x, w, y, stride, padding, dilation, groups);
+  Conv2dParams p = make_params(x, w, y, stride, padding, dilation, groups, algorithm);
   const void* bptr = nullptr;
   if (b) {
     require_same_dtype(x, *b, "input", "bias");
@@ -69,10 +81,10 @@ void fprop(const py::array& x, const py::array& w, const std::optional<py::array
 }
 
 void dgrad(const py::array& dy, const py::array& w, py::array dx, Pair stride, Pair padding, Pair dilation,
-           int64_t groups) {
+           int64_t groups, const std::string& algorithm) {
   require_same_dtype(dy, w, "grad_output", "weight");
   require_same_dtype(dy, dx, "grad_output", "grad_input");
-  const Conv2dParams p = make_params(dx, w, dy, stride, padding, dilation, groups);
+  const Conv2dParams p = make_params(dx, w, dy, stride, padding, dilation, groups, algorithm);
   void* dxptr = writable_data(dx, "grad_input");
   const void* dyptr = dy.data();
   const void* wptr = w.data();
@@ -84,10 +96,10 @@ void dgrad(const py::array& dy, const py::array& w, py::array dx, Pair stride, P
 }
 
 void wgrad(const py::array& dy, const py::array& x, py::array dw, Pair stride, Pair padding, Pair dilation,
-           int64_t groups) {
+           int64_t groups, const std::string& algorithm) {
   require_same_dtype(dy, x, "grad_output", "input");
   require_same_dtype(dy, dw, "grad_output", "grad_weight");
-  const Conv2dParams p = make_params(x, dw, dy, stride, padding, dilation, groups);
+  const Conv2dParams p = make_params(x, dw, dy, stride, padding, dilation, groups, algorithm);
   void* dwptr = writable_data(dw, "grad_weight");
   const void* dyptr = dy.data();
   const void* xptr = x.data();
@@ -118,11 +130,11 @@ void bgrad(const py::array& dy, py::array db) {
 
 void register_conv2d(py::module_& m) {
   m.def("conv2d_fprop", &fprop, py::arg("x"), py::arg("w"), py::arg("b").none(true), py::arg("y"), py::arg("stride"),
-        py::arg("padding"), py::arg("dilation"), py::arg("groups"));
+        py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("algorithm") = "auto");
   m.def("conv2d_dgrad", &dgrad, py::arg("dy"), py::arg("w"), py::arg("dx"), py::arg("stride"), py::arg("padding"),
-        py::arg("dilation"), py::arg("groups"));
+        py::arg("dilation"), py::arg("groups"), py::arg("algorithm") = "auto");
   m.def("conv2d_wgrad", &wgrad, py::arg("dy"), py::arg("x"), py::arg("dw"), py::arg("stride"), py::arg("padding"),
-        py::arg("dilation"), py::arg("groups"));
+        py::arg("dilation"), py::arg("groups"), py::arg("algorithm") = "auto");
   m.def("conv2d_bgrad", &bgrad, py::arg("dy"), py::arg("db"));
 }
 

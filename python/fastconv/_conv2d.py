@@ -29,6 +29,7 @@ class Conv2dProblem:
     out_shape: Tuple[int, int, int, int]  # (N, K, P, Q)
     wrap: _arrays.Wrapper
     dtype: np.dtype
+    algorithm: str
 
     @property
     def pad_lo(self) -> Tuple[int, int]:
@@ -43,7 +44,7 @@ class Conv2dProblem:
         return shape[1:] if self.unbatched else shape
 
     def kernel_args(self):
-        return (self.stride, self.pad_lo, self.dilation, self.groups)
+        return (self.stride, self.pad_lo, self.dilation, self.groups, self.algorithm)
 
 
 def _shape(a: np.ndarray) -> str:
@@ -52,7 +53,7 @@ def _shape(a: np.ndarray) -> str:
 
 def check_conv2d(op: str, input, weight, bias, stride, padding, dilation, groups, layout, algorithm) -> Conv2dProblem:
     layout = _args.layout_2d(layout, op)
-    _args.choice(algorithm, "algorithm", op, ALGORITHMS)
+    algorithm = _args.choice(algorithm, "algorithm", op, ALGORITHMS)
     x, wrap = _arrays.to_numpy(input, "input", op)
     w, _ = _arrays.to_numpy(weight, "weight", op)
     b, _ = _arrays.to_numpy(bias, "bias", op, optional=True)
@@ -93,7 +94,7 @@ def check_conv2d(op: str, input, weight, bias, stride, padding, dilation, groups
     q = (padded[1] - eff[1]) // stride[1] + 1
     return Conv2dProblem(op, _arrays.kernel_ready(xl), _arrays.kernel_ready(wl),
                          None if b is None else _arrays.kernel_ready(b), stride, pads, dilation, groups, layout,
-                         unbatched, (n, k, p, q), wrap, dtype)
+                         unbatched, (n, k, p, q), wrap, dtype, algorithm)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layout: str = "NCHW",

@@ -11,6 +11,10 @@
 
 namespace fastconv {
 
+// automatic: the best algorithm for the shape. The others force one; a forced algorithm that does
+// not apply to the shape is an error (conv2d_algorithm_supported tells beforehand).
+enum class Conv2dAlgorithm : int { automatic = 0, implicit_gemm = 1, direct = 2, winograd = 3 };
+
 struct Conv2dParams {
   int64_t N = 0, C = 0, H = 0, W = 0;  // input
   int64_t K = 0, R = 0, S = 0;         // filters: K outputs, R x S taps
@@ -23,6 +27,7 @@ struct Conv2dParams {
   int64_t w_strides[4] = {0, 0, 0, 0};  // k, c, r, s
   int64_t y_strides[4] = {0, 0, 0, 0};  // n, k, p, q
   int64_t b_stride = 1;
+  Conv2dAlgorithm algorithm = Conv2dAlgorithm::automatic;
 
   int64_t C_per_group() const { return C / groups; }
   int64_t K_per_group() const { return K / groups; }
@@ -37,6 +42,7 @@ inline int64_t conv2d_output_size(int64_t in, int64_t k, int64_t stride, int64_t
 
 // Throws std::invalid_argument when the description is inconsistent (sizes, groups, strides).
 void check_conv2d_params(const Conv2dParams& p);
+bool conv2d_algorithm_supported(const Conv2dParams& p, Conv2dAlgorithm algorithm);
 
 // y = conv(x, w) + b. b may be null.
 template <typename T>

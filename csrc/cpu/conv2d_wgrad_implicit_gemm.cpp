@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "conv2d_tiles.h"
+#include "conv2d_algorithms.h"
 #include "parallel.h"
 
 namespace fastconv {
@@ -18,8 +19,7 @@ constexpr int64_t kRowBlock = 16 * cpu::kPanelRows;       // (c, r, s) rows per 
 }  // namespace
 
 template <typename T>
-void conv2d_wgrad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
-  check_conv2d_params(p);
+void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
   const int64_t RS = p.R * p.S, J = Cg * RS, PQ = p.P * p.Q;
   if (p.K == 0 || J == 0) return;
@@ -71,7 +71,7 @@ void conv2d_wgrad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   });
 }
 
-template void conv2d_wgrad<float>(const Conv2dParams&, const float*, const float*, float*);
-template void conv2d_wgrad<double>(const Conv2dParams&, const double*, const double*, double*);
+template void conv2d_wgrad_implicit_gemm<float>(const Conv2dParams&, const float*, const float*, float*);
+template void conv2d_wgrad_implicit_gemm<double>(const Conv2dParams&, const double*, const double*, double*);
 
 }  // namespace fastconv

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "conv2d_tiles.h"
+#include "conv2d_algorithms.h"
 #include "parallel.h"
 
 namespace fastconv {
@@ -51,8 +52,7 @@ void build_source_table(const Conv2dParams& p, int64_t pix0, int64_t count, std:
 }  // namespace
 
 template <typename T>
-void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
-  check_conv2d_params(p);
+void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
   const int64_t RS = p.R * p.S, J = Kg * RS, HW = p.H * p.W;
   if (p.N == 0 || p.C == 0 || HW == 0) return;
@@ -93,7 +93,7 @@ void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   });
 }
 
-template void conv2d_dgrad<float>(const Conv2dParams&, const float*, const float*, float*);
-template void conv2d_dgrad<double>(const Conv2dParams&, const double*, const double*, double*);
+template void conv2d_dgrad_implicit_gemm<float>(const Conv2dParams&, const float*, const float*, float*);
+template void conv2d_dgrad_implicit_gemm<double>(const Conv2dParams&, const double*, const double*, double*);
 
 }  // namespace fastconv

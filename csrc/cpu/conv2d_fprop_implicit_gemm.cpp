@@ -6,13 +6,13 @@
 #include <vector>
 
 #include "conv2d_tiles.h"
+#include "conv2d_algorithms.h"
 #include "parallel.h"
 
 namespace fastconv {
 
 template <typename T>
-void conv2d_fprop(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
-  check_conv2d_params(p);
+void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
   const int64_t RS = p.R * p.S, J = Cg * RS, PQ = p.P * p.Q;
   if (p.N == 0 || p.K == 0 || PQ == 0) return;
@@ -55,7 +55,7 @@ void conv2d_fprop(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
   });
 }
 
-template void conv2d_fprop<float>(const Conv2dParams&, const float*, const float*, const float*, float*);
-template void conv2d_fprop<double>(const Conv2dParams&, const double*, const double*, const double*, double*);
+template void conv2d_fprop_implicit_gemm<float>(const Conv2dParams&, const float*, const float*, const float*, float*);
+template void conv2d_fprop_implicit_gemm<double>(const Conv2dParams&, const double*, const double*, const double*, double*);
 
 }  // namespace fastconv

@@ -1,0 +1,60 @@
+// conv2d entry points: check the problem once, then pick an algorithm (conv2d_algorithms.h).
+#include <stdexcept>
+
+#include "conv2d_algorithms.h"
+
+namespace fastconv {
+
+namespace {
+
+// The algorithm a call runs: the one asked for when it applies to the shape, else the best for it.
+Conv2dAlgorithm choose(const Conv2dParams& p) {
+  switch (p.algorithm) {
+    case Conv2dAlgorithm::implicit_gemm: return Conv2dAlgorithm::implicit_gemm;
+    case Conv2dAlgorithm::automatic: return Conv2dAlgorithm::implicit_gemm;
+    default: throw std::invalid_argument("conv2d: algorithm not available for this problem");
+  }
+}
+
+}  // namespace
+
+bool conv2d_algorithm_supported(const Conv2dParams& p, Conv2dAlgorithm algorithm) {
+  switch (algorithm) {
+    case Conv2dAlgorithm::automatic:
+    case Conv2dAlgorithm::implicit_gemm: return true;
+    default: return false;
+  }
+}
+
+template <typename T>
+void conv2d_fprop(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  check_conv2d_params(p);
+  switch (choose(p)) {
+    default: conv2d_fprop_implicit_gemm(p, x, w, b, y);
+  }
+}
+
+template <typename T>
+void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  check_conv2d_params(p);
+  switch (choose(p)) {
+    default: conv2d_dgrad_implicit_gemm(p, dy, w, dx);
+  }
+}
+
+template <typename T>
+void conv2d_wgrad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  check_conv2d_params(p);
+  switch (choose(p)) {
+    default: conv2d_wgrad_implicit_gemm(p, dy, x, dw);
+  }
+}
+
+template void conv2d_fprop<float>(const Conv2dParams&, const float*, const float*, const float*, float*);
+template void conv2d_fprop<double>(const Conv2dParams&, const double*, const double*, const double*, double*);
+template void conv2d_dgrad<float>(const Conv2dParams&, const float*, const float*, float*);
+template void conv2d_dgrad<double>(const Conv2dParams&, const double*, const double*, double*);
+template void conv2d_wgrad<float>(const Conv2dParams&, const float*, const float*, float*);
+template void conv2d_wgrad<double>(const Conv2dParams&, const double*, const double*, double*);
+
+}  // namespace fastconv
