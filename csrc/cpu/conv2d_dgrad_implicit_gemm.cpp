@@ -3,87 +3,128 @@
 //   dy: (N, K, P, Q)   w: (K, C/G, R, S)   dx: (N, C, H, W)
 // dx[n, c, h, v] = sum over k in c's group, r, s of w[k, c, r, s] * dy[n, k, p, q]
 //   where h = p * stride_h - pad_h + r * dilation_h (and likewise v, q), when such p, q exist.
-// Per task (g, tile of input pixels of the batch): gather the (K/G * R * S) x tile matrix of dy values each
-// input pixel receives (zero where no output pixel reaches it) and multiply by the group's weights
-// transposed to (C/G) x (K/G * R * S).
+//
+// Stride phases: with stride > 1 an input row h is reached only by the taps r with
+// (h + pad_h - r * dilation_h) divisible by stride_h, a set that depends on h mod stride_h alone.
+// So the input pixels are split into stride_h * stride_w phases, each a sub-grid whose pixels share
+// one tap set; per phase the GEMM runs over those taps only (no multiplications by zero), and a
+// phase no tap reaches (strided 1x1 layers) is plain zero fill.
+// Per task (group, phase, tile of the phase's pixels over the batch): gather the
+// (K/G * taps) x tile matrix of dy values and multiply by the group's weights restricted to the
+// phase's taps, transposed to (C/G) x (K/G * taps).
 #include <vector>
 
-#include "conv2d_tiles.h"
 #include "conv2d_algorithms.h"
+#include "conv2d_tiles.h"
 #include "parallel.h"
 
 namespace fastconv {
 
 namespace {
 
-// For tap offset `tap` (r * dilation) and input coordinate h: the output row p with
-// p * stride - pad + tap == h, or -1 when there is none inside [0, out_extent).
-inline int64_t source_index(int64_t h, int64_t tap, int64_t stride, int64_t pad, int64_t out_extent) {
-  const int64_t num = h + pad - tap;
-  if (num < 0 || num % stride != 0) return -1;
-  const int64_t o = num / stride;
-  return o < out_extent ? o : -1;
+// The taps (0 <= r < R) that reach input coordinates congruent to `phase` modulo `stride`.
+std::vector<int64_t> phase_taps(int64_t phase, int64_t R, int64_t stride, int64_t pad, int64_t dilation) {
+  std::vector<int64_t> taps;
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t m = ((phase + pad - r * dilation) % stride + stride) % stride;
+    if (m == 0) taps.push_back(r);
+  }
+  return taps;
 }
 
-// offset[(r * S + s) * TP + t]: where, from channel 0 of dy, input pixel pix0 + t (counted over
-// the whole batch) finds the output pixel
-// that tap (r, s) connects it to, or kNoTap. out_offset[t]: the pixel's offset from channel 0 of dx.
-void build_source_table(const Conv2dParams& p, int64_t pix0, int64_t count, std::vector<int64_t>& offset,
-                        std::vector<int64_t>& out_offset) {
-  constexpr int64_t TP = cpu::kTilePixels;
-  offset.assign(p.R * p.S * TP, cpu::kNoTap);
-  out_offset.assign(TP, 0);
-  const int64_t HW = p.H * p.W;
-  for (int64_t t = 0; t < count; ++t) {
-    const int64_t n = (pix0 + t) / HW, hv = (pix0 + t) % HW, h = hv / p.W, v = hv % p.W;
-    out_offset[t] = n * p.x_strides[0] + h * p.x_strides[2] + v * p.x_strides[3];
-    for (int64_t r = 0; r < p.R; ++r) {
-      const int64_t oh = source_index(h, r * p.dilation_h, p.stride_h, p.pad_h, p.P);
-      if (oh < 0) continue;
-      for (int64_t s = 0; s < p.S; ++s) {
-        const int64_t ow = source_index(v, s * p.dilation_w, p.stride_w, p.pad_w, p.Q);
-        if (ow >= 0)
-          offset[(r * p.S + s) * TP + t] = n * p.y_strides[0] + oh * p.y_strides[2] + ow * p.y_strides[3];
-      }
-    }
-  }
-}
+struct Phase {
+  int64_t a = 0, b = 0;          // h = a + i * stride_h, v = b + j * stride_w
+  int64_t rows = 0, cols = 0;    // sub-grid extent
+  std::vector<int64_t> r, s;     // taps reaching it
+  int64_t J = 0;                 // K/G * |r| * |s|
+  int64_t tiles = 0;             // over N * rows * cols
+  int64_t weight_offset = 0;     // of its packed weights, per group
+};
 
 }  // namespace
 
 template <typename T>
 void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
-  const int64_t RS = p.R * p.S, J = Kg * RS, HW = p.H * p.W;
-  if (p.N == 0 || p.C == 0 || HW == 0) return;
-
-  // Transposed weights per group, rows c, columns j = (k, r, s), in GEMM panels.
-  const int64_t group_stride = cpu::panel_count(Cg) * cpu::kPanelRows * J;
-  std::vector<T> wt(static_cast<size_t>(G * group_stride));
-  for (int64_t g = 0; g < G; ++g)
-    cpu::pack_panels<T>(Cg, J, [&](int64_t c, int64_t j) {
-      const int64_t k = j / RS, r = (j / p.S) % p.R, s = j % p.S;
-      return w[(g * Kg + k) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
-    }, wt.data() + g * group_stride);
-
+  if (p.N == 0 || p.C == 0 || p.H == 0 || p.W == 0) return;
   constexpr int64_t TP = cpu::kTilePixels;
-  const int64_t NHW = p.N * HW, tiles = cpu::ceil_div(NHW, TP);
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
-  parallel_for(0, G * tiles, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> gathered(static_cast<size_t>(J * TP));
+
+  std::vector<Phase> phases;
+  int64_t weights_per_group = 0, max_J = 0;
+  for (int64_t a = 0; a < std::min(p.stride_h, p.H); ++a)
+    for (int64_t b = 0; b < std::min(p.stride_w, p.W); ++b) {
+      Phase ph;
+      ph.a = a, ph.b = b;
+      ph.rows = cpu::ceil_div(p.H - a, p.stride_h), ph.cols = cpu::ceil_div(p.W - b, p.stride_w);
+      ph.r = phase_taps(a, p.R, p.stride_h, p.pad_h, p.dilation_h);
+      ph.s = phase_taps(b, p.S, p.stride_w, p.pad_w, p.dilation_w);
+      ph.J = Kg * static_cast<int64_t>(ph.r.size() * ph.s.size());
+      ph.tiles = cpu::ceil_div(p.N * ph.rows * ph.cols, TP);
+      ph.weight_offset = weights_per_group;
+      weights_per_group += cpu::panel_count(Cg) * cpu::kPanelRows * ph.J;
+      max_J = std::max(max_J, ph.J);
+      phases.push_back(std::move(ph));
+    }
+
+  // Per group and phase: rows c, columns j = (k, r in phase.r, s in phase.s), in GEMM panels.
+  std::vector<T> wt(static_cast<size_t>(G * weights_per_group));
+  for (int64_t g = 0; g < G; ++g)
+    for (const Phase& ph : phases) {
+      const int64_t nr = ph.r.size(), ns = ph.s.size();
+      if (ph.J == 0) continue;
+      cpu::pack_panels<T>(Cg, ph.J, [&](int64_t c, int64_t j) {
+        const int64_t k = j / (nr * ns), r = ph.r[(j / ns) % nr], s = ph.s[j % ns];
+        return w[(g * Kg + k) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
+      }, wt.data() + g * weights_per_group + ph.weight_offset);
+    }
+
+  // Tasks: for each group, the phases' tiles one after another.
+  std::vector<int64_t> first_tile{0};
+  for (const Phase& ph : phases) first_tile.push_back(first_tile.back() + ph.tiles);
+  const int64_t tiles_per_group = first_tile.back();
+
+  parallel_for(0, G * tiles_per_group, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<T> gathered(static_cast<size_t>(max_J * TP));
     std::vector<T> out(static_cast<size_t>(Cg * TP));
-    std::vector<int64_t> offset, out_offset;
+    std::vector<int64_t> offset, out_offset(TP);
     for (int64_t task = lo; task < hi; ++task) {
-      const int64_t tile = task % tiles, g = task / tiles;
-      const int64_t pix0 = tile * TP, count = std::min(TP, NHW - pix0);
-      build_source_table(p, pix0, count, offset, out_offset);
-      for (int64_t k = 0; k < Kg; ++k) {
-        const T* dyk = dy + (g * Kg + k) * ys[1];
-        for (int64_t rs = 0; rs < RS; ++rs)
-          cpu::gather_row(dyk, offset.data() + rs * TP, TP, gathered.data() + (k * RS + rs) * TP);
+      const int64_t g = task / tiles_per_group, rest = task % tiles_per_group;
+      size_t pi = 0;
+      while (first_tile[pi + 1] <= rest) ++pi;
+      const Phase& ph = phases[pi];
+      const int64_t per_image = ph.rows * ph.cols, total = p.N * per_image;
+      const int64_t pix0 = (rest - first_tile[pi]) * TP, count = std::min(TP, total - pix0);
+      const int64_t nr = ph.r.size(), ns = ph.s.size(), taps = nr * ns;
+
+      // offset[(ir * ns + is) * TP + t]: where, from channel 0 of dy, pixel t finds the output
+      // pixel tap (r[ir], s[is]) connects it to, or kNoTap. out_offset[t]: its place in dx.
+      offset.assign(taps * TP, cpu::kNoTap);
+      for (int64_t t = 0; t < count; ++t) {
+        const int64_t n = (pix0 + t) / per_image, ij = (pix0 + t) % per_image;
+        const int64_t h = ph.a + (ij / ph.cols) * p.stride_h, v = ph.b + (ij % ph.cols) * p.stride_w;
+        out_offset[t] = n * xs[0] + h * xs[2] + v * xs[3];
+        for (int64_t ir = 0; ir < nr; ++ir) {
+          const int64_t oh = (h + p.pad_h - ph.r[ir] * p.dilation_h) / p.stride_h;
+          if (h + p.pad_h - ph.r[ir] * p.dilation_h < 0 || oh >= p.P) continue;
+          for (int64_t is = 0; is < ns; ++is) {
+            const int64_t num = v + p.pad_w - ph.s[is] * p.dilation_w, ow = num / p.stride_w;
+            if (num >= 0 && ow < p.Q) offset[(ir * ns + is) * TP + t] = n * ys[0] + oh * ys[2] + ow * ys[3];
+          }
+        }
       }
-      cpu::gemm_tile(Cg, J, wt.data() + g * group_stride, gathered.data(), out.data());
+
+      if (ph.J == 0) {
+        std::fill(out.begin(), out.end(), T(0));
+      } else {
+        for (int64_t k = 0; k < Kg; ++k) {
+          const T* dyk = dy + (g * Kg + k) * ys[1];
+          for (int64_t tap = 0; tap < taps; ++tap)
+            cpu::gather_row(dyk, offset.data() + tap * TP, TP, gathered.data() + (k * taps + tap) * TP);
+        }
+        cpu::gemm_tile(Cg, ph.J, wt.data() + g * weights_per_group + ph.weight_offset, gathered.data(), out.data());
+      }
       for (int64_t c = 0; c < Cg; ++c) {
         T* dxc = dx + (g * Cg + c) * xs[1];
         const T* src = out.data() + c * TP;
