@@ -88,48 +88,36 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
   parallel_for(0, G * tiles_per_group, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> gathered(static_cast<size_t>(max_J * TP));
     std::vector<T> out(static_cast<size_t>(Cg * TP));
-    std::vector<int64_t> offset, out_offset(TP);
+    std::vector<cpu::PixelRun> runs;
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t g = task / tiles_per_group, rest = task % tiles_per_group;
       size_t pi = 0;
       while (first_tile[pi + 1] <= rest) ++pi;
       const Phase& ph = phases[pi];
-      const int64_t per_image = ph.rows * ph.cols, total = p.N * per_image;
+      const int64_t total = p.N * ph.rows * ph.cols;
       const int64_t pix0 = (rest - first_tile[pi]) * TP, count = std::min(TP, total - pix0);
-      const int64_t nr = ph.r.size(), ns = ph.s.size(), taps = nr * ns;
-
-      // offset[(ir * ns + is) * TP + t]: where, from channel 0 of dy, pixel t finds the output
-      // pixel tap (r[ir], s[is]) connects it to, or kNoTap. out_offset[t]: its place in dx.
-      offset.assign(taps * TP, cpu::kNoTap);
-      for (int64_t t = 0; t < count; ++t) {
-        const int64_t n = (pix0 + t) / per_image, ij = (pix0 + t) % per_image;
-        const int64_t h = ph.a + (ij / ph.cols) * p.stride_h, v = ph.b + (ij % ph.cols) * p.stride_w;
-        out_offset[t] = n * xs[0] + h * xs[2] + v * xs[3];
-        for (int64_t ir = 0; ir < nr; ++ir) {
-          const int64_t oh = (h + p.pad_h - ph.r[ir] * p.dilation_h) / p.stride_h;
-          if (h + p.pad_h - ph.r[ir] * p.dilation_h < 0 || oh >= p.P) continue;
-          for (int64_t is = 0; is < ns; ++is) {
-            const int64_t num = v + p.pad_w - ph.s[is] * p.dilation_w, ow = num / p.stride_w;
-            if (num >= 0 && ow < p.Q) offset[(ir * ns + is) * TP + t] = n * ys[0] + oh * ys[2] + ow * ys[3];
-          }
-        }
-      }
-
+      const int64_t nr = ph.r.size(), ns = ph.s.size();
+      // Pixel (i, j) of the phase is input (a + i * stride_h, b + j * stride_w); tap (r, s) connects
+      // it to output (i + (a + pad_h - r * dil_h) / stride_h, j + ...), exact divisions by the
+      // choice of the phase's taps.
+      cpu::split_runs(pix0, count, ph.rows, ph.cols, runs);
       if (ph.J == 0) {
         std::fill(out.begin(), out.end(), T(0));
       } else {
         for (int64_t k = 0; k < Kg; ++k) {
           const T* dyk = dy + (g * Kg + k) * ys[1];
-          for (int64_t tap = 0; tap < taps; ++tap)
-            cpu::gather_row(dyk, offset.data() + tap * TP, TP, gathered.data() + (k * taps + tap) * TP);
+          for (int64_t ir = 0; ir < nr; ++ir)
+            for (int64_t is = 0; is < ns; ++is) {
+              const cpu::TapMap tap{1, (ph.a + p.pad_h - ph.r[ir] * p.dilation_h) / p.stride_h, 1,
+                                    (ph.b + p.pad_w - ph.s[is] * p.dilation_w) / p.stride_w, p.P, p.Q, ys[0], ys[2],
+                                    ys[3]};
+              cpu::gather_tap(dyk, runs, TP, tap, gathered.data() + ((k * nr + ir) * ns + is) * TP);
+            }
         }
         cpu::gemm_tile(Cg, ph.J, wt.data() + g * weights_per_group + ph.weight_offset, gathered.data(), out.data());
       }
-      for (int64_t c = 0; c < Cg; ++c) {
-        T* dxc = dx + (g * Cg + c) * xs[1];
-        const T* src = out.data() + c * TP;
-        for (int64_t t = 0; t < count; ++t) dxc[out_offset[t]] = src[t];
-      }
+      const cpu::OutMap to_dx{p.stride_h, ph.a, p.stride_w, ph.b, xs[0], xs[2], xs[3]};
+      for (int64_t c = 0; c < Cg; ++c) cpu::scatter_runs(out.data() + c * TP, runs, to_dx, T(0), dx + (g * Cg + c) * xs[1]);
     }
   });
 }

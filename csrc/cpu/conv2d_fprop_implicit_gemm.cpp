@@ -33,23 +33,25 @@ void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const T* x, const T* w, c
   parallel_for(0, G * tiles, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> patch(static_cast<size_t>(J * TP));
     std::vector<T> out(static_cast<size_t>(Kg * TP));
-    cpu::TapTable taps;
+    std::vector<cpu::PixelRun> runs;
+    const cpu::OutMap to_y{1, 0, 1, 0, ys[0], ys[2], ys[3]};
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t tile = task % tiles, g = task / tiles;
       const int64_t pix0 = tile * TP, count = std::min(TP, NPQ - pix0);
-      taps.build(p, pix0, count, TP, xs, ys);
+      cpu::split_runs(pix0, count, p.P, p.Q, runs);
       for (int64_t c = 0; c < Cg; ++c) {
         const T* xc = x + (g * Cg + c) * xs[1];
-        for (int64_t rs = 0; rs < RS; ++rs)
-          cpu::gather_row(xc, taps.offset.data() + rs * TP, TP, patch.data() + (c * RS + rs) * TP);
+        for (int64_t r = 0; r < p.R; ++r)
+          for (int64_t s = 0; s < p.S; ++s) {
+            const cpu::TapMap tap{p.stride_h, r * p.dilation_h - p.pad_h, p.stride_w, s * p.dilation_w - p.pad_w,
+                                  p.H, p.W, xs[0], xs[2], xs[3]};
+            cpu::gather_tap(xc, runs, TP, tap, patch.data() + ((c * p.R + r) * p.S + s) * TP);
+          }
       }
       cpu::gemm_tile(Kg, J, wp.data() + g * group_stride, patch.data(), out.data());
       for (int64_t k = 0; k < Kg; ++k) {
         const int64_t kk = g * Kg + k;
-        const T bias = b ? b[kk * p.b_stride] : T(0);
-        T* yk = y + kk * ys[1];
-        const T* src = out.data() + k * TP;
-        for (int64_t t = 0; t < count; ++t) yk[taps.out_offset[t]] = src[t] + bias;
+        cpu::scatter_runs(out.data() + k * TP, runs, to_y, b ? b[kk * p.b_stride] : T(0), y + kk * ys[1]);
       }
     }
   });

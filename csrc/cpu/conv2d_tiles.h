@@ -1,11 +1,11 @@
-// Building blocks shared by the conv2d passes: output-pixel tiles, tap coordinate tables
-// and the tile GEMM (ukernels/gemm.h). Each pass gathers a tile of its operand into a small contiguous
-// buffer (never a whole-batch im2col) and multiplies it with packed weights. kTilePixels is fixed,
-// not derived from the thread count, so every reduction runs in the same order for any thread count.
+// Building blocks shared by the conv2d passes: pixel tiles cut into row runs, gathers of one filter
+// tap over a tile, and the tile GEMM (ukernels/gemm.h). Each pass gathers a tile of its operand into
+// a small contiguous buffer (never a whole-batch im2col) and multiplies it with packed weights.
+// Tile sizes are fixed, not derived from the thread count, so every reduction runs in the same
+// order whatever the number of threads.
 #pragma once
 
 #include <algorithm>
-#include <limits>
 #include <cstdint>
 #include <vector>
 
@@ -15,46 +15,100 @@
 namespace fastconv {
 namespace cpu {
 
-// For `count` consecutive output pixels starting at pix0, counted over the whole batch (row-major
-// over (n, p, q): small images share a tile instead of leaving most of it empty), where each filter
-// tap (r, s) reads in channel 0's plane of x: offset[(r * S + s) * width + t] is the element offset
-// n * stride_n + h * stride_h + w * stride_w, or kNoTap where the tap falls in the padding or
-// t >= count (offsets themselves may be negative: views with negative strides). out_offset[t] is
-// the pixel's offset from channel 0 of the output. Computed once per tile and shared by every
-// channel, so the gathers below are a load and a select per element.
-constexpr int64_t kNoTap = std::numeric_limits<int64_t>::min();
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-struct TapTable {
-  std::vector<int64_t> offset, out_offset;
-
-  void build(const Conv2dParams& p, int64_t pix0, int64_t count, int64_t width, const int64_t* in_strides,
-             const int64_t* out_strides) {
-    const int64_t RS = p.R * p.S, PQ = p.P * p.Q;
-    offset.assign(RS * width, kNoTap);
-    out_offset.assign(width, 0);
-    for (int64_t t = 0; t < count; ++t) {
-      const int64_t n = (pix0 + t) / PQ, pq = (pix0 + t) % PQ, oh = pq / p.Q, ow = pq % p.Q;
-      out_offset[t] = n * out_strides[0] + oh * out_strides[2] + ow * out_strides[3];
-      for (int64_t r = 0; r < p.R; ++r) {
-        const int64_t h = oh * p.stride_h - p.pad_h + r * p.dilation_h;
-        if (h < 0 || h >= p.H) continue;
-        for (int64_t s = 0; s < p.S; ++s) {
-          const int64_t w = ow * p.stride_w - p.pad_w + s * p.dilation_w;
-          if (w >= 0 && w < p.W)
-            offset[(r * p.S + s) * width + t] = n * in_strides[0] + h * in_strides[2] + w * in_strides[3];
-        }
-      }
-    }
-  }
+// Consecutive pixels of one grid row: tile positions [t0, t0 + len) are pixels (n, row, col0 + i).
+struct PixelRun {
+  int64_t t0, len, n, row, col0;
 };
 
-// dst[t] = plane[offset[t]], or 0 where offset[t] is kNoTap.
-template <typename T>
-inline void gather_row(const T* plane, const int64_t* offset, int64_t width, T* dst) {
-  for (int64_t t = 0; t < width; ++t) dst[t] = offset[t] != kNoTap ? plane[offset[t]] : T(0);
+// Cuts pixels [pix0, pix0 + count) of a batch of rows x cols grids (row-major over (n, row, col))
+// into row runs. Small images share a tile instead of leaving most of it empty.
+inline void split_runs(int64_t pix0, int64_t count, int64_t rows, int64_t cols, std::vector<PixelRun>& runs) {
+  runs.clear();
+  const int64_t per_image = rows * cols;
+  for (int64_t t = 0; t < count;) {
+    const int64_t pix = pix0 + t, n = pix / per_image, rc = pix % per_image, row = rc / cols, col = rc % cols;
+    const int64_t len = std::min(cols - col, count - t);
+    runs.push_back({t, len, n, row, col});
+    t += len;
+  }
 }
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+// Where one filter tap reads: for grid pixel (row, col) the input element is
+// (row * row_step + row_shift, col * col_step + col_shift) of an in_rows x in_cols plane with
+// element strides (n, h, w); outside the plane reads as zero.
+struct TapMap {
+  int64_t row_step, row_shift, col_step, col_shift;
+  int64_t in_rows, in_cols;
+  int64_t stride_n, stride_h, stride_w;
+};
+
+// dst[t] for t < width: the tap's input value for tile pixel t, 0 in the padding and past the runs.
+// Along a run the reads advance by col_step * stride_w elements: a plain copy for unit stride.
+template <typename T>
+void gather_tap(const T* plane, const std::vector<PixelRun>& runs, int64_t width, const TapMap& m, T* dst) {
+  int64_t filled = 0;
+  for (const PixelRun& run : runs) {
+    T* d = dst + run.t0;
+    const int64_t h = run.row * m.row_step + m.row_shift;
+    if (h < 0 || h >= m.in_rows) {
+      std::fill(d, d + run.len, T(0));
+      filled = run.t0 + run.len;
+      continue;
+    }
+    // Valid i: 0 <= (col0 + i) * col_step + col_shift < in_cols.
+    int64_t lo, hi;
+    if (m.col_step == 1) {
+      lo = std::clamp(-m.col_shift - run.col0, int64_t(0), run.len);
+      hi = std::clamp(m.in_cols - m.col_shift - run.col0, lo, run.len);
+    } else {
+      lo = std::clamp(-floor_div(m.col_shift, m.col_step) - run.col0, int64_t(0), run.len);
+      hi = std::clamp(floor_div(m.in_cols - 1 - m.col_shift, m.col_step) - run.col0 + 1, lo, run.len);
+    }
+    for (int64_t i = 0; i < lo; ++i) d[i] = T(0);
+    if (hi > lo) {
+      const int64_t step = m.col_step * m.stride_w;
+      const T* s = plane + run.n * m.stride_n + h * m.stride_h + ((run.col0 + lo) * m.col_step + m.col_shift) * m.stride_w;
+      if (step == 1) {
+        for (int64_t i = lo; i < hi; ++i) d[i] = s[i - lo];
+      } else {
+        for (int64_t i = lo; i < hi; ++i, s += step) d[i] = *s;
+      }
+    }
+    for (int64_t i = hi; i < run.len; ++i) d[i] = T(0);
+    filled = run.t0 + run.len;
+  }
+  std::fill(dst + filled, dst + width, T(0));
+}
+
+// The element offset of each run's first pixel in an output plane with strides (n, h, w), the
+// pixel at (row * row_step + row_shift, col * col_step + col_shift); consecutive pixels of a run are
+// col_step * stride_w apart.
+struct OutMap {
+  int64_t row_step, row_shift, col_step, col_shift;
+  int64_t stride_n, stride_h, stride_w;
+  int64_t run_start(const PixelRun& run) const {
+    return run.n * stride_n + (run.row * row_step + row_shift) * stride_h + (run.col0 * col_step + col_shift) * stride_w;
+  }
+  int64_t step() const { return col_step * stride_w; }
+};
+
+// dst plane [out pixels of the runs] = src[t] (+ bias).
+template <typename T>
+void scatter_runs(const T* src, const std::vector<PixelRun>& runs, const OutMap& m, T bias, T* plane) {
+  const int64_t step = m.step();
+  for (const PixelRun& run : runs) {
+    T* d = plane + m.run_start(run);
+    const T* s = src + run.t0;
+    if (step == 1) {
+      for (int64_t i = 0; i < run.len; ++i) d[i] = s[i] + bias;
+    } else {
+      for (int64_t i = 0; i < run.len; ++i) d[i * step] = s[i] + bias;
+    }
+  }
+}
 
 }  // namespace cpu
 }  // namespace fastconv
