@@ -20,6 +20,7 @@ namespace {
 constexpr int64_t kChunkPixels = 256;   // reduction length of one GEMM call
 constexpr int64_t kPartPixels = 4096;   // reduction length of one part (a multiple of kChunkPixels)
 constexpr int64_t kMaxParts = 32;
+constexpr int64_t kMaxRowBlock = 96 * cpu::kPanelRows;  // (c, r, s) rows gathered at once
 }  // namespace
 
 template <typename T>
@@ -33,10 +34,11 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
   const int64_t part_pixels =
       std::max(kPartPixels, cpu::ceil_div(cpu::ceil_div(NPQ, kMaxParts), kChunkPixels) * kChunkPixels);
   const int64_t parts = std::max<int64_t>(1, cpu::ceil_div(NPQ, part_pixels));
-  // j blocks (whole GEMM panels) only to give every thread work: they do not change any sum.
-  int64_t j_block = cpu::panel_count(J) * cpu::kPanelRows;
+  // j blocks (whole GEMM panels) bound the gathered patch and give every thread work; they do not
+  // change any sum.
+  int64_t j_block = std::min(kMaxRowBlock, cpu::panel_count(J) * cpu::kPanelRows);
   const int64_t want_tasks = 4 * static_cast<int64_t>(get_num_threads());
-  while (parts * G * k_blocks * cpu::ceil_div(J, j_block) < want_tasks && j_block > 4 * cpu::kPanelRows)
+  while (parts * G * cpu::ceil_div(J, j_block) < want_tasks && j_block > 4 * cpu::kPanelRows)
     j_block = cpu::ceil_div(j_block / 2, cpu::kPanelRows) * cpu::kPanelRows;
   const int64_t j_blocks = cpu::ceil_div(J, j_block);
   const int64_t* xs = p.x_strides;
@@ -46,20 +48,18 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
   const int64_t Kpad = k_blocks * KB;
   std::vector<T> partial(static_cast<size_t>(parts * G * Kpad * J));
 
-  parallel_for(0, parts * G * k_blocks * j_blocks, 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(0, parts * G * j_blocks, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> a(static_cast<size_t>(cpu::panel_count(j_block) * cpu::kPanelRows * kChunkPixels));
     std::vector<T> bt(static_cast<size_t>(kChunkPixels * KB));
-    std::vector<T> sum(static_cast<size_t>(j_block * KB)), acc(static_cast<size_t>(j_block * KB));
+    std::vector<T> sum(static_cast<size_t>(j_block * KB)), acc(static_cast<size_t>(k_blocks * j_block * KB));
     std::vector<T> row(kChunkPixels);
     std::vector<cpu::PixelRun> runs;
     const cpu::OutMap from_dy{1, 0, 1, 0, ys[0], ys[2], ys[3]};
     for (int64_t task = lo; task < hi; ++task) {
       int64_t rest = task;
       const int64_t jb = rest % j_blocks; rest /= j_blocks;
-      const int64_t kb = rest % k_blocks; rest /= k_blocks;
       const int64_t g = rest % G, part = rest / G;
       const int64_t j0 = jb * j_block, nj = std::min(j_block, J - j0);
-      const int64_t k0 = kb * KB, nk = std::min(KB, Kg - k0);
       const int64_t part_end = std::min(NPQ, (part + 1) * part_pixels);
       std::fill(acc.begin(), acc.end(), T(0));
       for (int64_t pix0 = part * part_pixels; pix0 < part_end; pix0 += kChunkPixels) {
@@ -74,21 +74,29 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
           T* dst = a.data() + (jj / cpu::kPanelRows) * kChunkPixels * cpu::kPanelRows + jj % cpu::kPanelRows;
           for (int64_t t = 0; t < kChunkPixels; ++t) dst[t * cpu::kPanelRows] = row[t];
         }
-        // B: dy transposed, bt[t][k]; zero beyond the chunk and the k block.
-        std::fill(bt.begin(), bt.end(), T(0));
-        for (int64_t k = 0; k < nk; ++k) {
-          const T* dyk = dy + (g * Kg + k0 + k) * ys[1];
-          for (const cpu::PixelRun& run : runs) {
-            const T* src = dyk + from_dy.run_start(run);
-            for (int64_t i = 0; i < run.len; ++i) bt[(run.t0 + i) * KB + k] = src[i * from_dy.step()];
+        // Per k block: B = dy transposed, bt[t][k], zero beyond the chunk and the block.
+        for (int64_t kb = 0; kb < k_blocks; ++kb) {
+          const int64_t k0 = kb * KB, nk = std::min(KB, Kg - k0);
+          std::fill(bt.begin(), bt.end(), T(0));
+          for (int64_t k = 0; k < nk; ++k) {
+            const T* dyk = dy + (g * Kg + k0 + k) * ys[1];
+            for (const cpu::PixelRun& run : runs) {
+              const T* src = dyk + from_dy.run_start(run);
+              for (int64_t i = 0; i < run.len; ++i) bt[(run.t0 + i) * KB + k] = src[i * from_dy.step()];
+            }
           }
+          cpu::gemm_tile(nj, kChunkPixels, a.data(), bt.data(), sum.data());
+          T* acc_k = acc.data() + kb * j_block * KB;
+          for (int64_t i = 0; i < nj * KB; ++i) acc_k[i] += sum[i];
         }
-        cpu::gemm_tile(nj, kChunkPixels, a.data(), bt.data(), sum.data());
-        for (int64_t i = 0; i < nj * KB; ++i) acc[i] += sum[i];
       }
-      T* out = partial.data() + ((part * G + g) * Kpad + k0) * J;
-      for (int64_t jj = 0; jj < nj; ++jj)
-        for (int64_t k = 0; k < nk; ++k) out[k * J + j0 + jj] = acc[jj * KB + k];
+      for (int64_t kb = 0; kb < k_blocks; ++kb) {
+        const int64_t k0 = kb * KB, nk = std::min(KB, Kg - k0);
+        const T* acc_k = acc.data() + kb * j_block * KB;
+        T* out = partial.data() + ((part * G + g) * Kpad + k0) * J;
+        for (int64_t jj = 0; jj < nj; ++jj)
+          for (int64_t k = 0; k < nk; ++k) out[k * J + j0 + jj] = acc_k[jj * KB + k];
+      }
     }
   });
 
