@@ -11,7 +11,15 @@ namespace {
 Conv2dAlgorithm choose(const Conv2dParams& p) {
   switch (p.algorithm) {
     case Conv2dAlgorithm::implicit_gemm: return Conv2dAlgorithm::implicit_gemm;
-    case Conv2dAlgorithm::automatic: return Conv2dAlgorithm::implicit_gemm;
+    case Conv2dAlgorithm::winograd:
+      if (!conv2d_winograd_applies(p)) throw std::invalid_argument("conv2d: algorithm='winograd' needs 3x3 filters, stride 1, dilation 1");
+      return Conv2dAlgorithm::winograd;
+    case Conv2dAlgorithm::direct:
+      if (!conv2d_is_depthwise(p))
+        throw std::invalid_argument("conv2d: algorithm='direct' applies only to depthwise problems (groups == in_channels)");
+      return Conv2dAlgorithm::direct;
+    case Conv2dAlgorithm::automatic:
+      return conv2d_is_depthwise(p) ? Conv2dAlgorithm::direct : Conv2dAlgorithm::implicit_gemm;
     default: throw std::invalid_argument("conv2d: algorithm not available for this problem");
   }
 }
@@ -22,6 +30,8 @@ bool conv2d_algorithm_supported(const Conv2dParams& p, Conv2dAlgorithm algorithm
   switch (algorithm) {
     case Conv2dAlgorithm::automatic:
     case Conv2dAlgorithm::implicit_gemm: return true;
+    case Conv2dAlgorithm::winograd: return conv2d_winograd_applies(p);
+    case Conv2dAlgorithm::direct: return conv2d_is_depthwise(p);
     default: return false;
   }
 }
@@ -30,6 +40,8 @@ template <typename T>
 void conv2d_fprop(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
   check_conv2d_params(p);
   switch (choose(p)) {
+    case Conv2dAlgorithm::winograd: conv2d_fprop_winograd(p, x, w, b, y); break;
+    case Conv2dAlgorithm::direct: conv2d_fprop_depthwise(p, x, w, b, y); break;
     default: conv2d_fprop_implicit_gemm(p, x, w, b, y);
   }
 }
@@ -38,6 +50,7 @@ template <typename T>
 void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   check_conv2d_params(p);
   switch (choose(p)) {
+    case Conv2dAlgorithm::direct: conv2d_dgrad_depthwise(p, dy, w, dx); break;
     default: conv2d_dgrad_implicit_gemm(p, dy, w, dx);
   }
 }
@@ -46,6 +59,7 @@ template <typename T>
 void conv2d_wgrad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   check_conv2d_params(p);
   switch (choose(p)) {
+    case Conv2dAlgorithm::direct: conv2d_wgrad_depthwise(p, dy, x, dw); break;
     default: conv2d_wgrad_implicit_gemm(p, dy, x, dw);
   }
 }

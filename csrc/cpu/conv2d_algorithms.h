@@ -14,4 +14,19 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
 template <typename T>
 void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 
+// Direct depthwise convolution (groups == C, K = C * multiplier): conv2d_*_depthwise.cpp, with the
+// per-ISA loops of ukernels/dwconv.h. Any stride, padding, dilation, multiplier and array strides.
+inline bool conv2d_is_depthwise(const Conv2dParams& p) { return p.C > 0 && p.groups == p.C && p.K % p.C == 0; }
+template <typename T>
+void conv2d_fprop_depthwise(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y);
+template <typename T>
+void conv2d_dgrad_depthwise(const Conv2dParams& p, const T* dy, const T* w, T* dx);
+template <typename T>
+void conv2d_wgrad_depthwise(const Conv2dParams& p, const T* dy, const T* x, T* dw);
+
+// Winograd F(4x4, 3x3): 3x3 filters, stride 1, dilation 1 (conv2d_winograd_applies).
+bool conv2d_winograd_applies(const Conv2dParams& p);
+template <typename T>
+void conv2d_fprop_winograd(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y);
+
 }  // namespace fastconv

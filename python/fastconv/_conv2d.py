@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _C, _args, _arrays, _layout
 
-ALGORITHMS = ("auto", "implicit_gemm")
+ALGORITHMS = ("auto", "implicit_gemm", "winograd", "direct")
 
 
 @dataclass

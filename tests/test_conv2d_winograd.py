@@ -1,0 +1,99 @@
+"""conv2d forward with algorithm="winograd" (F(4x4, 3x3)) against the float64 reference.
+
+Winograd trades multiplications for transforms whose rounding error is larger than a direct sum's,
+so its tolerance is wider than the other algorithms' (by the factor C_WINOGRAD below)."""
+
+import numpy as np
+import pytest
+
+import fastconv as fc
+from fastconv.testing import reference as ref
+from fastconv.testing.tolerances import assert_close
+
+from conv_cases import to_layout, to_nchw
+
+C_WINOGRAD = 64.0
+
+CASES = [
+    # (N, C, H, W, K, padding, groups)
+    (2, 3, 9, 9, 4, 1, 1),
+    (1, 5, 13, 10, 6, 0, 1),      # P, Q not multiples of 4
+    (2, 16, 14, 14, 16, 1, 1),
+    (1, 7, 6, 6, 5, 2, 1),        # padding 2: tiles reach past the input on both sides
+    (3, 6, 11, 7, 9, "same", 3),  # grouped
+    (1, 4, 3, 3, 2, 1, 1),        # a single tile
+    (2, 70, 8, 9, 66, 1, 1),      # more than one GEMM panel and tile block of channels
+    (5, 3, 17, 17, 4, 1, 1),      # several tile blocks over the batch
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matches_reference(case, layout, dtype):
+    N, C, H, W, K, padding, groups = case
+    rng = np.random.default_rng(len(str(case)))
+    x = to_layout(rng.standard_normal((N, C, H, W)), layout).astype(dtype)
+    w = to_layout(rng.standard_normal((K, C // groups, 3, 3)), layout).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    y = fc.conv2d(x, w, b, 1, padding, 1, groups, layout=layout, algorithm="winograd")
+    expected = ref.conv2d(to_nchw(x, layout).astype(np.float64), to_nchw(w, layout).astype(np.float64),
+                          b.astype(np.float64), 1, padding, 1, groups)
+    assert y.dtype == dtype
+    assert_close(to_nchw(y, layout), expected, (C // groups) * 9, dtype, c=C_WINOGRAD)
+
+
+def test_error_close_to_implicit_gemm():
+    """Winograd's error stays within a small factor of the direct sum's on ResNet-like data."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 64, 16, 16)).astype(np.float32)
+    w = (rng.standard_normal((32, 64, 3, 3)) / 24).astype(np.float32)
+    expected = ref.conv2d(x.astype(np.float64), w.astype(np.float64), None, 1, 1)
+    err_w = np.abs(fc.conv2d(x, w, None, 1, 1, algorithm="winograd") - expected).max()
+    err_g = np.abs(fc.conv2d(x, w, None, 1, 1, algorithm="implicit_gemm") - expected).max()
+    assert err_w < 20 * err_g
+
+
+def test_unbatched_and_empty():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 10, 10))
+    w = rng.standard_normal((4, 3, 3, 3))
+    y = fc.conv2d(x, w, None, 1, 1, algorithm="winograd")
+    np.testing.assert_allclose(y, fc.conv2d(x[None], w, None, 1, 1)[0], rtol=1e-11, atol=1e-11)
+    e = fc.conv2d(np.zeros((0, 3, 10, 10)), w, None, 1, 1, algorithm="winograd")
+    assert e.shape == (0, 4, 10, 10)
+
+
+def test_same_bits_for_any_thread_count():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 12, 21, 19)).astype(np.float32)
+    w = rng.standard_normal((10, 12, 3, 3)).astype(np.float32)
+    saved = fc.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3):
+            fc.set_num_threads(n)
+            outs.append(fc.conv2d(x, w, None, 1, 1, algorithm="winograd").tobytes())
+    finally:
+        fc.set_num_threads(saved)
+    assert outs[0] == outs[1] == outs[2]
+
+
+@pytest.mark.parametrize("kwargs", [dict(weight_shape=(4, 3, 5, 5)), dict(stride=2), dict(dilation=2)])
+def test_refused_where_it_does_not_apply(kwargs):
+    x = np.zeros((1, 3, 12, 12), np.float32)
+    w = np.zeros(kwargs.pop("weight_shape", (4, 3, 3, 3)), np.float32)
+    with pytest.raises(ValueError, match="winograd"):
+        fc.conv2d(x, w, None, padding=1, algorithm="winograd", **kwargs)
+
+
+def test_backward_accepts_the_forward_arguments():
+    """Gradients of a Winograd forward are the convolution's gradients, whatever ran forward."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 9, 9))
+    w = rng.standard_normal((4, 3, 3, 3))
+    dy = rng.standard_normal((2, 4, 9, 9))
+    got = fc.conv2d_backward(dy, x, w, None, 1, 1, algorithm="winograd")
+    want = fc.conv2d_backward(dy, x, w, None, 1, 1)
+    for a, b in zip(got[:2], want[:2]):
+        np.testing.assert_array_equal(a, b)
