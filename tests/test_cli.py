@@ -129,17 +129,19 @@ def test_time_interleaved_stops_on_repeat_and_caps():
     assert calls[:2] == ["a", "b"] and calls[2:6] == ["a", "b", "a", "b"]  # warmup, then interleaved
 
 
-def _ctx(fc_module, layout="NCHW"):
-    return bench.Context(fc=fc_module, reference=reference, baseline=numpy_baseline, torch=None, layout=layout,
+def _ctx(fc_module):
+    return bench.Context(fc=fc_module, reference=reference, baseline=numpy_baseline, torch=None,
                          repeat=2, budget=0.01, warmup=0, progress=bench.Progress(1))
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 def test_bench_rows_validate_and_catch_a_wrong_kernel(layout):
     prob = problems.ConvProblem("tiny", N=2, C=4, K=6, H=7, W=7, kernel=3, stride=2, pad=1, groups=2)
-    rows = bench.bench_conv(prob, _ctx(fastconv, layout))
-    assert [(r.pass_, r.check) for r in rows] == [("fwd", "ok"), ("bwd", "ok")]
+    case = bench.ConvCase(prob, reference)
+    rows = [bench.bench_conv(case, p, layout, 1, _ctx(fastconv)) for p in bench.PASSES]
+    assert [(r.pass_, r.check, r.layout, r.threads) for r in rows] == [(p, "ok", layout, 1) for p in bench.PASSES]
     assert all(r.ms["fastconv"] > 0 and r.ms["torch"] is None and r.ms["numpy"] > 0 for r in rows)
+    assert [r.work for r in rows] == [prob.flops(p) for p in bench.PASSES]
 
     class OffByOne:  # shifts the output by one pixel: what a padding bug looks like
         def __getattr__(self, name):
@@ -149,33 +151,217 @@ def test_bench_rows_validate_and_catch_a_wrong_kernel(layout):
             y = fastconv.conv2d(*args, **kwargs)
             return np.roll(y, 1, axis=-1 if layout == "NCHW" else -2)
 
-    rows = bench.bench_conv(prob, _ctx(OffByOne(), layout))
-    assert [(r.pass_, r.check) for r in rows] == [("fwd", "FAIL"), ("bwd", "ok")]
+    class WrongGrads:  # dw off by one tap, and a gradient computed although not asked for
+        def __getattr__(self, name):
+            return getattr(fastconv, name)
+
+        def conv2d_backward(self, *args, needs_input_grad=(True, True, True), **kwargs):
+            dx, dw, db = fastconv.conv2d_backward(*args, needs_input_grad=(True, True, True), **kwargs)
+            return dx, np.roll(dw, 1, axis=-1 if layout == "NCHW" else -2), (db if needs_input_grad[2] else db)
+
+    bad = [bench.bench_conv(case, p, layout, 1, _ctx(OffByOne())) for p in ("fwd", "bwd")]
+    assert [(r.pass_, r.check) for r in bad] == [("fwd", "FAIL"), ("bwd", "ok")]
+    bad = [bench.bench_conv(case, p, layout, 1, _ctx(WrongGrads())) for p in ("bwd", "dx", "dw", "db")]
+    assert [r.check for r in bad] == ["FAIL", "FAIL", "FAIL", "FAIL"]  # dx and db: dw came back unasked
+    assert "dw" in bad[0].note
+
     pool = problems.PoolProblem("tinypool", "avg", N=2, C=3, H=9, W=9, kernel=3, stride=2, pad=1)
-    rows = bench.bench_pool(pool, _ctx(fastconv, layout))
+    pcase = bench.PoolCase(pool, reference)
+    rows = [bench.bench_pool(pcase, p, layout, 1, _ctx(fastconv)) for p in ("fwd", "bwd")]
     assert [(r.pass_, r.check) for r in rows] == [("fwd", "ok"), ("bwd", "ok")]
+    maxpool = problems.PoolProblem("tinymax", "max", N=2, C=3, H=9, W=9, kernel=3, stride=2, pad=1)
+    rows = [bench.bench_pool(bench.PoolCase(maxpool, reference), p, layout, 1, _ctx(fastconv)) for p in ("fwd", "bwd")]
+    assert [(r.pass_, r.check) for r in rows] == [("fwd", "ok"), ("bwd", "ok")]
+
+
+def test_cases_share_inputs_and_references_across_layouts():
+    prob = problems.ConvProblem("tiny", N=2, C=3, K=4, H=6, W=6, kernel=3, pad=1)
+    case = bench.ConvCase(prob, reference)
+    x, w, b, dy = case.arrays("NCHW")
+    xh, wh, bh, dyh = case.arrays("NHWC")
+    assert xh.shape == prob.x_shape("NHWC") and wh.shape == prob.w_shape("NHWC") and xh.flags.c_contiguous
+    np.testing.assert_array_equal(xh.transpose(0, 3, 1, 2), x)
+    np.testing.assert_array_equal(wh.transpose(0, 3, 1, 2), w)
+    assert case.ref("y") is case.ref("y")  # computed once
+    assert bench.ConvCase(prob, reference).x.tobytes() == x.tobytes()  # seeded by the name
 
 
 def test_parser():
     args = build_parser().parse_args(["bench", "--case", "seed", "--case", "stem", "--layout", "nhwc",
-                                      "--threads", "1", "--repeat", "3", "--quick", "--json", "out.json"])
-    assert (args.case, args.layout, args.threads, args.repeat, args.quick, args.json) == \
-        (["seed", "stem"], "NHWC", 1, 3, True, "out.json")
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["bench", "--layout", "NCWH"])
+                                      "--threads", "1", "--repeat", "3", "--quick", "--json", "out.json",
+                                      "--pass", "dx,dw", "--pass", "fwd", "--plot", "out.png"])
+    assert (args.case, args.layouts, args.threads, args.repeat, args.quick, args.json, args.passes, args.plot) == \
+        (["seed", "stem"], [("NHWC",)], [(1,)], 3, True, "out.json", [("dx", "dw"), ("fwd",)], "out.png")
+    cores = bench._usable_cores()
+    args = build_parser().parse_args(["bench", "--threads", "1,all", "--layout", "both", "--pass", "all", "--full"])
+    assert args.threads == [(1, cores)] and args.layouts == [("NCHW", "NHWC")] and args.passes == [bench.PASSES]
+    assert args.full
+    for bad in (["--layout", "NCWH"], ["--pass", "fwd,sideways"], ["--threads", "0"], ["--threads", "many"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["bench", *bad])
     with pytest.raises(SystemExit):
         build_parser().parse_args([])
 
 
-def test_bench_list(capsys):
-    assert main(["bench", "--list", "--case", "seed"]) == 0
-    out = capsys.readouterr().out
-    assert "seed.conv1" in out and "seed.maxpool.2x2" in out and "resnet" not in out
+def test_plan_default_full_and_narrowed():
+    parse = lambda *a: build_parser().parse_args(["bench", *a])  # noqa: E731
+    cores = bench._usable_cores()
+    suite = problems.ALL_PROBLEMS
+    n_conv, n_pool = len(problems.CONV_PROBLEMS), len(problems.POOL_PROBLEMS)
+    plan = bench.make_plan(parse(), suite)
+    assert (plan.passes, plan.layouts, plan.threads) == (("fwd", "bwd"), ("NCHW", "NHWC"), (cores,))
+    assert plan.count() == (n_conv + n_pool) * 2 * 2
+    plan = bench.make_plan(parse("--full"), suite)
+    assert (plan.passes, plan.layouts, plan.threads) == (bench.PASSES, ("NCHW", "NHWC"), tuple(sorted({1, cores})))
+    assert plan.count() == (n_conv * 5 + n_pool * 2) * 2 * len(plan.threads)
+    plan = bench.make_plan(parse("--full", "--threads", "1", "--layout", "NHWC", "--pass", "dw,fwd"), suite)
+    assert (plan.passes, plan.layouts, plan.threads) == (("fwd", "dw"), ("NHWC",), (1,))
+    assert plan.count() == n_conv * 2 + n_pool
+    assert bench.make_plan(parse("--pass", "db"), problems.POOL_PROBLEMS).count() == 0
 
 
-def test_bench_no_matching_case(capsys):
-    assert main(["bench", "--case", "no-such-case"]) == 2
-    assert "no case matches" in capsys.readouterr().err
+def test_problem_work_per_pass():
+    conv = problems.CONV_PROBLEMS[3]
+    assert conv.flops("bwd") == conv.flops("dx") + conv.flops("dw") + conv.flops("db") == conv.backward_flops
+    assert conv.flops("db") == conv.N * conv.K * conv.P * conv.Q
+    pool = problems.POOL_PROBLEMS[0]
+    assert (pool.bytes("fwd"), pool.bytes("bwd")) == (pool.fprop_bytes(), pool.backward_bytes())
+    with pytest.raises(ValueError):
+        conv.flops("sideways")
+    with pytest.raises(ValueError):
+        pool.bytes("dw")
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_numpy_backward_baseline_needs(layout):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 4, 7, 7)).astype(np.float32)
+    w = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    dy = rng.standard_normal((2, 6, 4, 4)).astype(np.float32)
+    st = (lambda a: a) if layout == "NCHW" else (lambda a: np.ascontiguousarray(a.transpose(0, 2, 3, 1)))
+    full = numpy_baseline.conv2d_backward(st(dy), st(x), st(w), b, 2, 1, 2, layout)
+    for needs in [(True, False, False), (False, True, False), (False, False, True)]:
+        part = numpy_baseline.conv2d_backward(st(dy), st(x), st(w), b, 2, 1, 2, layout, needs=needs)
+        for need, got, want in zip(needs, part, full):
+            if need:
+                np.testing.assert_array_equal(got, want)
+            else:
+                assert got is None
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _row(case, pass_, layout="NCHW", threads=2, fast=1.0, torch=None, numpy=None, op="conv", work=1e9):
+    r = bench.Row(case, op, pass_, "-", layout, threads, check="ok", work=work)
+    r.ms.update(fastconv=fast, torch=torch, numpy=numpy)
+    return r
+
+
+def test_targets_met_and_missed():
+    from fastconv.cli import peak, report
+    limits = peak.MachineLimits(isa="avx512", fma_1t=100.0, fma_together={2: 190.0}, copy={2: 25.0})
+    rows = [_row("seed.conv1", "fwd", torch=1.5, numpy=4.0), _row("seed.conv1", "fwd", "NHWC", torch=0.9, numpy=4.0),
+            _row("resnet.3x3.14", "fwd", torch=2.0, numpy=4.0),
+            _row("seed.conv1", "bwd", torch=2.5, numpy=3.5), _row("resnet.3x3.14", "bwd", torch=1.1, numpy=2.0),
+            _row("seed.conv1", "dx", torch=0.1),   # single-gradient passes do not count for the targets
+            _row("maxpool.3x3.s2", "fwd", op="max_pool", fast=1.0, torch=12.0, work=10e6),
+            _row("maxpool.3x3.s2", "fwd", "NHWC", op="max_pool", fast=1.0, torch=1.2, work=10e6)]
+    t = {x.text.split(":")[0]: x for x in report.evaluate_targets(rows, limits)}
+    assert not t["forward >= 1.0x torch on every case"].met
+    assert t["forward >= 1.0x torch on every case"].value == pytest.approx(0.9)
+    assert "seed.conv1 0.90x (fwd NHWC 2t)" in t["forward >= 1.0x torch on every case"].detail
+    g = (1.5 * 0.9 * 2.0) ** (1 / 3)
+    assert t["forward geomean >= 1.3x torch"].value == pytest.approx(g) and t["forward geomean >= 1.3x torch"].met
+    assert t["backward (dx+dw+db) >= 1.0x torch on every case"].met
+    bwd2 = next(x for x in t.values() if x.text.startswith("backward >= 2x"))
+    assert bwd2.met and bwd2.value == pytest.approx(2.5)
+    assert t["pooling NCHW >= 10x torch"].met and t["pooling NHWC >= 1.0x torch"].met
+    copy = t["pooling >= 70% of copy bandwidth"]
+    assert not copy.met and copy.value == pytest.approx(10 / 25.0)  # 10 GB/s of 25
+    assert not t[">= 3x the NumPy im2col baseline on every case"].met  # resnet.3x3.14 bwd 2.0x
+    assert "depthwise forward and backward >= 3x torch" not in t  # not measured: not listed
+    lines = report.format_targets(list(t.values()))
+    assert any(line.lstrip().startswith("MISSED  forward >= 1.0x") for line in lines)
+    assert lines[-1] == f"targets met: {sum(x.met for x in t.values())}/{len(t)}"
+    assert report.percent(rows[0], limits) == pytest.approx(100 * 1000 / 200)   # 1000 GFLOP/s of 2 x 100
+    assert report.percent(rows[6], limits) == pytest.approx(100 * 10 / 25)
+    summary = report.format_summary(rows)
+    assert any(line.split()[:2] == ["fwd", f"{g:.2f}x"] for line in summary)
+
+
+def test_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fastconv.cli import peak, report
+    limits = peak.MachineLimits(fma_1t=100.0, copy={1: 20.0, 2: 25.0})
+    rows = [_row(c, p, lay, t, torch=1.3) for c in ("a", "b") for p in ("fwd", "bwd") for lay in ("NCHW", "NHWC")
+            for t in (1, 2)]
+    out = tmp_path / "bench.png"
+    report.plot(rows, limits, str(out))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for r in rows:
+        r.ms["torch"] = None   # without torch: % of peak
+    report.plot(rows, limits, str(out))
+    assert out.stat().st_size > 1000
+
+
+def test_plot_without_matplotlib_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)   # import matplotlib raises ImportError
+    assert main(["bench", "--case", "seed.conv3", "--plot", "x.png"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install matplotlib" in err
+
+
+# --------------------------------------------------------------------------- the machine's limits
+
+
+def test_fma_peak_binding():
+    from fastconv import _C
+    saved = fastconv.get_num_threads()
+    try:
+        one = _C.fma_peak_gflops(0.01, 1)
+        assert 0 < one < 1e5
+        fastconv.set_num_threads(2)
+        assert _C.fma_peak_gflops(0.01, 2) > 0
+        assert _C.fma_peak_gflops(0.005, 0) > 0          # 0: the pool's thread count
+    finally:
+        fastconv.set_num_threads(saved)
+    with pytest.raises(ValueError):
+        _C.fma_peak_gflops(0.0, 1)
+
+
+ISA_PROBE = ("import fastconv, fastconv._C as C; "
+             "print(fastconv.build_info()['cpu_isa_selected'], C.fma_peak_gflops(0.01, 1))")
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
+def test_fma_peak_on_each_isa_path(isa):
+    info = fastconv.build_info()
+    if isa not in info["cpu_isa_compiled"]:
+        pytest.skip(f"{isa} not compiled in")
+    if isa != "scalar" and not set({"avx2": ["avx2", "fma"], "avx512": ["avx512f", "avx512bw", "avx512vl"]}[isa]) \
+            <= set(info["cpu_features"]):
+        pytest.skip(f"this CPU has no {isa}")
+    env = dict(os.environ, FASTCONV_ISA=isa)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+    res = subprocess.run([sys.executable, "-c", ISA_PROBE], capture_output=True, text=True, timeout=60, env=env)
+    assert res.returncode == 0, res.stderr
+    selected, gflops = res.stdout.split()
+    assert selected == isa and float(gflops) > 0
+
+
+def test_copy_bandwidth_and_other_load():
+    from fastconv.cli import peak
+    assert peak.copy_bandwidth(1, mib=8, tries=1) > 0
+    assert peak.copy_bandwidth(2, mib=8, tries=1) > 0
+    meter = peak.OtherLoad().start()
+    sum(range(10000))
+    cores = meter.cores()
+    assert cores is None or cores >= 0
+    limits = peak.measure([1, 2], quick=True)
+    assert limits.fma_1t > 0 and set(limits.copy) == {1, 2} and limits.peak(2) == 2 * limits.fma_1t
+    assert json.loads(json.dumps(limits.to_json()))["fma_gflops_1thread"] == limits.fma_1t
 
 
 # --------------------------------------------------------------------------- subprocesses
@@ -201,27 +387,41 @@ def test_bench_quick(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     lines = res.stdout.splitlines()
     header = next(line for line in lines if line.startswith("case") and "GFLOP/s" in line).split()
-    assert header[:4] == ["case", "pass", "check", "GFLOP"]
-    for col in ("fastconv", "torch", "numpy", "ratio"):
+    assert header[:6] == ["case", "pass", "layout", "thr", "check", "GFLOP"]
+    for col in ("fastconv", "torch", "numpy", "ratio", "%peak"):
         assert col in header
-    assert any(line.startswith("case") and "GB/s" in line for line in lines)
+    assert any(line.startswith("case") and "GB/s" in line and "%copy" in line for line in lines)
     for case in ("seed.conv3", "seed.maxpool.2x2"):
         for pass_ in ("fwd", "bwd"):
-            assert any(line.split()[:3] == [case, pass_, "ok"] for line in lines), (case, pass_, res.stdout)
-    assert "validation: 4/4 ok" in res.stdout
-    assert "1 threads" in res.stdout
-    assert "seed.conv3" in res.stderr  # progress
+            for layout in ("NCHW", "NHWC"):
+                assert any(line.split()[:5] == [case, pass_, layout, "1", "ok"] for line in lines), \
+                    (case, pass_, layout, res.stdout)
+    assert "validation: 8/8 ok" in res.stdout
+    assert "threads 1 " in res.stdout and "FMA peak [" in res.stdout and "copy bandwidth" in res.stdout
+    assert "geomean ratio" in res.stdout or "unavailable" in res.stdout
+    assert "targets met:" in res.stdout
+    assert re.search(r"^\[1/8\] seed\.conv3 fwd NCHW 1t", res.stderr, re.M), res.stderr  # progress
+    assert "[8/8] seed.maxpool.2x2 bwd NHWC 1t" in res.stderr
     data = json.loads(out.read_text())
-    assert data["meta"]["threads"] == 1 and data["meta"]["quick"] is True
-    assert [(r["case"], r["pass"], r["check"]) for r in data["results"]] == [
-        ("seed.conv3", "fwd", "ok"), ("seed.conv3", "bwd", "ok"),
-        ("seed.maxpool.2x2", "fwd", "ok"), ("seed.maxpool.2x2", "bwd", "ok")]
+    assert data["meta"]["threads"] == [1] and data["meta"]["quick"] is True
+    assert data["meta"]["layouts"] == ["NCHW", "NHWC"] and data["meta"]["passes"] == ["fwd", "bwd"]
+    assert data["machine"]["fma_gflops_1thread"] > 0 and data["machine"]["copy_gbps"]["1"] > 0
+    assert [(r["case"], r["pass"], r["layout"], r["check"]) for r in data["results"]] == [
+        (c, p, lay, "ok") for c in ("seed.conv3", "seed.maxpool.2x2") for p in ("fwd", "bwd")
+        for lay in ("NCHW", "NHWC")]
     for r in data["results"]:
         assert r["ms"]["fastconv"] > 0 and r["runs"]["fastconv"] >= 1 and r["err_over_tol"] <= 1
+        assert r["threads"] == 1
+        pct = r.get("pct_of_peak") or r.get("pct_of_copy")
+        assert pct["fastconv"] > 0
+    assert all({"target", "met", "value", "detail"} <= set(t) for t in data["targets"])
 
 
-def test_bench_quick_nhwc():
-    res = run_cli("bench", "--quick", "--case", "seed.conv3", "--layout", "NHWC", "--repeat", "2")
+def test_bench_quick_single_gradients_two_threads():
+    res = run_cli("bench", "--quick", "--case", "seed.conv3", "--layout", "NHWC", "--pass", "dx,dw,db",
+                  "--threads", "1,2", "--repeat", "2")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "layout NHWC" in res.stdout
-    assert "validation: 2/2 ok" in res.stdout
+    assert "layouts NHWC" in res.stdout and "threads 1, 2" in res.stdout
+    rows = [line.split()[:5] for line in res.stdout.splitlines() if line.startswith("seed.conv3")]
+    assert rows == [["seed.conv3", p, "NHWC", t, "ok"] for p in ("dx", "dw", "db") for t in ("1", "2")]
+    assert "validation: 6/6 ok" in res.stdout

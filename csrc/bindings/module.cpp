@@ -9,6 +9,7 @@ namespace fastconv {
 namespace bindings {
 void register_conv2d(py::module_& m);
 void register_pool2d(py::module_& m);
+void register_peak(py::module_& m);
 void register_runtime_info(py::module_& m);
 }  // namespace bindings
 }  // namespace fastconv
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_C, m) {
   fastconv::bindings::register_runtime_info(m);
   fastconv::bindings::register_conv2d(m);
   fastconv::bindings::register_pool2d(m);
+  fastconv::bindings::register_peak(m);
 }

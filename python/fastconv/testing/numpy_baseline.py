@@ -84,41 +84,53 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], stride: int, p
 
 
 def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], stride: int,
-                    pad: int, groups: int, layout: str = "NCHW") -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
-    """(dx, dw, db): dx = col2im(W^T dy), dw = dy cols^T, db = the sum of dy."""
+                    pad: int, groups: int, layout: str = "NCHW", needs: Tuple[bool, bool, bool] = (True, True, True)
+                    ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]:
+    """(dx, dw, db): dx = col2im(W^T dy), dw = dy cols^T, db = the sum of dy.
+
+    ``needs`` (dx, dw, db) skips the gradients not wanted (returned as None), like fastconv's
+    ``needs_input_grad``; db is None also when ``b`` is None.
+    """
+    need_dx, need_dw, need_db = (bool(v) for v in needs)
     K = w.shape[0]
     G, kg = groups, K // groups
+    dx = dw = None
     if layout == "NCHW":
         N, C, H, W = x.shape
         kernel = w.shape[2]
         P, Q = dy.shape[2:]
-        wm = w.reshape(G, kg, -1)                                             # (G, K/G, C/G*R*S)
         dy_g = dy.reshape(N, G, kg, P * Q)
-        dcols = np.matmul(wm.transpose(0, 2, 1), dy_g)                        # (N, G, C/G*R*S, P*Q)
-        dx = _col2im_nchw(dcols.reshape(N, C, kernel, kernel, P, Q), x.shape, kernel, stride, pad)
-        cols, _ = _cols_nchw(x, kernel, stride, pad, groups)                  # (N, G, C/G*R*S, P*Q)
-        dy_t = dy_g.transpose(1, 2, 0, 3).reshape(G, kg, N * P * Q)               # (G, K/G, N*P*Q)
-        cols_t = cols.transpose(1, 0, 3, 2).reshape(G, N * P * Q, -1)            # (G, N*P*Q, C/G*R*S)
-        dw = np.matmul(dy_t, cols_t).reshape(w.shape)
-        db = None if b is None else dy.sum(axis=(0, 2, 3))
-        return np.ascontiguousarray(dx), dw, db
+        if need_dx:
+            wm = w.reshape(G, kg, -1)                                         # (G, K/G, C/G*R*S)
+            dcols = np.matmul(wm.transpose(0, 2, 1), dy_g)                    # (N, G, C/G*R*S, P*Q)
+            dx = _col2im_nchw(dcols.reshape(N, C, kernel, kernel, P, Q), x.shape, kernel, stride, pad)
+            dx = np.ascontiguousarray(dx)
+        if need_dw:
+            cols, _ = _cols_nchw(x, kernel, stride, pad, groups)              # (N, G, C/G*R*S, P*Q)
+            dy_t = dy_g.transpose(1, 2, 0, 3).reshape(G, kg, N * P * Q)       # (G, K/G, N*P*Q)
+            cols_t = cols.transpose(1, 0, 3, 2).reshape(G, N * P * Q, -1)     # (G, N*P*Q, C/G*R*S)
+            dw = np.matmul(dy_t, cols_t).reshape(w.shape)
+        db = None if b is None or not need_db else dy.sum(axis=(0, 2, 3))
+        return dx, dw, db
 
     N, H, W, C = x.shape
     kernel = w.shape[1]
     P, Q = dy.shape[1:3]
     cg = C // G
-    wm = w.reshape(G, kg, -1)                                                 # (G, K/G, R*S*C/G)
     dy_g = dy.reshape(N * P * Q, G, kg).transpose(1, 0, 2)                    # (G, N*P*Q, K/G)
-    dcols = np.matmul(dy_g, wm).reshape(G, N, P, Q, kernel, kernel, cg)
-    dxp = np.zeros((N, H + 2 * pad, W + 2 * pad, G, cg), np.float32)
-    span_h, span_w = stride * (P - 1) + 1, stride * (Q - 1) + 1
-    for r in range(kernel):
-        for s in range(kernel):
-            dxp[:, r:r + span_h:stride, s:s + span_w:stride] += dcols[:, :, :, :, r, s].transpose(1, 2, 3, 0, 4)
-    dx = np.ascontiguousarray(dxp[:, pad:pad + H, pad:pad + W]).reshape(N, H, W, C)
-    cols, _ = _cols_nhwc(x, kernel, stride, pad, groups)                      # (G, N*P*Q, R*S*C/G)
-    dw = np.matmul(dy_g.transpose(0, 2, 1), cols).reshape(w.shape)           # KRSC
-    db = None if b is None else dy.reshape(-1, K).sum(axis=0)
+    if need_dx:
+        wm = w.reshape(G, kg, -1)                                             # (G, K/G, R*S*C/G)
+        dcols = np.matmul(dy_g, wm).reshape(G, N, P, Q, kernel, kernel, cg)
+        dxp = np.zeros((N, H + 2 * pad, W + 2 * pad, G, cg), np.float32)
+        span_h, span_w = stride * (P - 1) + 1, stride * (Q - 1) + 1
+        for r in range(kernel):
+            for s in range(kernel):
+                dxp[:, r:r + span_h:stride, s:s + span_w:stride] += dcols[:, :, :, :, r, s].transpose(1, 2, 3, 0, 4)
+        dx = np.ascontiguousarray(dxp[:, pad:pad + H, pad:pad + W]).reshape(N, H, W, C)
+    if need_dw:
+        cols, _ = _cols_nhwc(x, kernel, stride, pad, groups)                  # (G, N*P*Q, R*S*C/G)
+        dw = np.matmul(dy_g.transpose(0, 2, 1), cols).reshape(w.shape)       # KRSC
+    db = None if b is None or not need_db else dy.reshape(-1, K).sum(axis=0)
     return dx, dw, db
 
 

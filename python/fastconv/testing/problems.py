@@ -80,9 +80,27 @@ class ConvProblem:
         return 2 * self.N * self.K * self.P * self.Q * (self.C // self.groups) * self.kernel ** 2
 
     @property
+    def bgrad_flops(self) -> int:
+        """The bias gradient's adds: one per element of dy."""
+        return self.N * self.K * self.P * self.Q
+
+    @property
     def backward_flops(self) -> int:
         """dgrad + wgrad (each as many FLOPs as fprop) + the bias gradient's adds."""
-        return 2 * self.fprop_flops + self.N * self.K * self.P * self.Q
+        return 2 * self.fprop_flops + self.bgrad_flops
+
+    def flops(self, pass_: str) -> int:
+        """Nominal FLOPs of one pass: ``fwd``, ``bwd`` (dx + dw + db), ``dx``, ``dw`` or ``db``.
+
+        dgrad and wgrad touch the same (output pixel, tap) pairs as fprop, so each counts as many
+        FLOPs as fprop, whatever algorithm runs (Winograd does fewer multiplies: its GFLOP/s are
+        effective rates and may exceed the FMA peak).
+        """
+        table = {"fwd": self.fprop_flops, "bwd": self.backward_flops, "dx": self.fprop_flops,
+                 "dw": self.fprop_flops, "db": self.bgrad_flops}
+        if pass_ not in table:
+            raise ValueError(f"ConvProblem.flops: pass must be one of {sorted(table)}, got {pass_!r}")
+        return table[pass_]
 
     @property
     def fprop_reduction(self) -> int:
@@ -155,6 +173,14 @@ class PoolProblem:
         """Read dy and x (max: to find the argmax; avg: not needed), write dx."""
         reads_x = self.kind == "max"
         return itemsize * (self.N * self.C) * (self.P * self.Q + self.H * self.W * (2 if reads_x else 1))
+
+    def bytes(self, pass_: str, itemsize: int = 4) -> int:
+        """The memory floor of one pass: ``fwd`` or ``bwd``."""
+        if pass_ == "fwd":
+            return self.fprop_bytes(itemsize)
+        if pass_ == "bwd":
+            return self.backward_bytes(itemsize)
+        raise ValueError(f"PoolProblem.bytes: pass must be 'fwd' or 'bwd', got {pass_!r}")
 
     def with_batch(self, N: int) -> "PoolProblem":
         return dataclasses.replace(self, N=N)
