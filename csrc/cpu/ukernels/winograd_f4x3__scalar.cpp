@@ -1,0 +1,14 @@
+// Winograd F(4x4, 3x3) transforms for the scalar path (the loops of winograd_generic.inc, vectorised
+// by the compiler with this file's ISA flags).
+#include "gemm.h"
+#include "winograd.h"
+
+namespace fastconv {
+namespace cpu {
+namespace scalar {
+
+#include "winograd_generic.inc"
+
+}  // namespace scalar
+}  // namespace cpu
+}  // namespace fastconv
