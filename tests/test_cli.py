@@ -174,6 +174,26 @@ def test_bench_rows_validate_and_catch_a_wrong_kernel(layout):
     assert [(r.pass_, r.check) for r in rows] == [("fwd", "ok"), ("bwd", "ok")]
 
 
+def test_run_plan_orders_rows_and_retries_busy_ones():
+    conv = problems.ConvProblem("tiny", N=2, C=4, K=4, H=6, W=6, kernel=3, pad=1)
+    pool = problems.PoolProblem("tinypool", "max", N=2, C=3, H=8, W=8, kernel=2, stride=2)
+    plan = bench.Plan([conv, pool], ("fwd", "dw"), ("NCHW", "NHWC"), (1, 2))
+    ctx = _ctx(fastconv)
+    saved = fastconv.get_num_threads()
+    try:
+        rows = bench.run_plan(plan, ctx)
+        assert [(r.case, r.pass_, r.layout, r.threads) for r in rows] == \
+            [("tiny", p, lay, t) for p in ("fwd", "dw") for lay in ("NCHW", "NHWC") for t in (1, 2)] + \
+            [("tinypool", "fwd", lay, t) for lay in ("NCHW", "NHWC") for t in (1, 2)]
+        assert ctx.index == plan.count() == len(rows) and all(r.check == "ok" for r in rows)
+        rows[3].others = 99.0          # as if another process had held 99 cores meanwhile
+        assert bench.retry_busy(rows, plan, ctx, threshold=50.0) == 1
+        assert rows[3].others < 99.0 and "re-timed" in rows[3].note
+        assert (rows[3].case, rows[3].pass_, rows[3].layout, rows[3].threads) == ("tiny", "fwd", "NHWC", 2)
+    finally:
+        fastconv.set_num_threads(saved)
+
+
 def test_cases_share_inputs_and_references_across_layouts():
     prob = problems.ConvProblem("tiny", N=2, C=3, K=4, H=6, W=6, kernel=3, pad=1)
     case = bench.ConvCase(prob, reference)
