@@ -87,13 +87,24 @@ def test_refused_where_it_does_not_apply(kwargs):
         fc.conv2d(x, w, None, padding=1, algorithm="winograd", **kwargs)
 
 
-def test_backward_accepts_the_forward_arguments():
-    """Gradients of a Winograd forward are the convolution's gradients, whatever ran forward."""
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((2, 3, 9, 9))
-    w = rng.standard_normal((4, 3, 3, 3))
-    dy = rng.standard_normal((2, 4, 9, 9))
-    got = fc.conv2d_backward(dy, x, w, None, 1, 1, algorithm="winograd")
-    want = fc.conv2d_backward(dy, x, w, None, 1, 1)
-    for a, b in zip(got[:2], want[:2]):
-        np.testing.assert_array_equal(a, b)
+@pytest.mark.parametrize("case", CASES + [(2, 4, 9, 8, 6, 3, 2)], ids=[str(i) for i in range(len(CASES) + 1)])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward(case, layout, dtype):
+    """grad_input by Winograd on rotated filters (padding <= 2; larger padding takes the implicit
+    GEMM), grad_weight and grad_bias as for any algorithm."""
+    N, C, H, W, K, padding, groups = case
+    rng = np.random.default_rng(len(str(case)) + 7)
+    x = to_layout(rng.standard_normal((N, C, H, W)), layout).astype(dtype)
+    w = to_layout(rng.standard_normal((K, C // groups, 3, 3)), layout).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    y = fc.conv2d(x, w, b, 1, padding, 1, groups, layout=layout)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = fc.conv2d_backward(dy, x, w, b, 1, padding, 1, groups, layout=layout, algorithm="winograd")
+    xr, wr, dyr = (to_nchw(a, layout).astype(np.float64) for a in (x, w, dy))
+    assert dx.dtype == dtype and dx.shape == x.shape
+    assert_close(to_nchw(dx, layout), ref.conv2d_dgrad(dyr, xr.shape, wr, 1, padding, 1, groups),
+                 (K // groups) * 9, dtype, c=C_WINOGRAD)
+    want = fc.conv2d_backward(dy, x, w, b, 1, padding, 1, groups, layout=layout)
+    np.testing.assert_array_equal(dw, want[1])
+    np.testing.assert_array_equal(db, want[2])

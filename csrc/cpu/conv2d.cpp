@@ -51,6 +51,14 @@ void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   check_conv2d_params(p);
   switch (choose(p)) {
     case Conv2dAlgorithm::direct: conv2d_dgrad_depthwise(p, dy, w, dx); break;
+    case Conv2dAlgorithm::winograd:
+      // Padding above 2 leaves no Winograd form of the gradient: the implicit GEMM computes it.
+      if (conv2d_dgrad_winograd_applies(p)) {
+        conv2d_dgrad_winograd(p, dy, w, dx);
+        break;
+      }
+      conv2d_dgrad_implicit_gemm(p, dy, w, dx);
+      break;
     default: conv2d_dgrad_implicit_gemm(p, dy, w, dx);
   }
 }

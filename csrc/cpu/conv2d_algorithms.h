@@ -28,5 +28,9 @@ void conv2d_wgrad_depthwise(const Conv2dParams& p, const T* dy, const T* x, T* d
 bool conv2d_winograd_applies(const Conv2dParams& p);
 template <typename T>
 void conv2d_fprop_winograd(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y);
+// Backward-data as a Winograd forward pass on rotated filters; needs padding <= 2 besides.
+bool conv2d_dgrad_winograd_applies(const Conv2dParams& p);
+template <typename T>
+void conv2d_dgrad_winograd(const Conv2dParams& p, const T* dy, const T* w, T* dx);
 
 }  // namespace fastconv
