@@ -1,0 +1,53 @@
+// Depthwise convolution inner loops, per ISA (conv2d_*_depthwise.cpp build the pointers).
+//
+// Two shapes of loop, for the two memory layouts:
+//  rows     (NCHW planes: one scalar weight per tap, vectors along a contiguous row of pixels)
+//    dwconv_rows:          out[i*out_rs + q] = bias + sum_t w[t] * in[t][i*in_rs + q]   i < rows, q < count
+//    dwconv_rows_wgrad:    res[t] = sum_{i < rows} sum_{q < count} dy[i*dy_rs + q] * in[t][i*in_rs + q]
+//  channels (NHWC: one weight vector per tap, vectors along contiguous channels)
+//    dwconv_channels:      out[j*ops + k] = (bias ? bias[k] : 0) + sum_t w[t][k] * in[t][j*ips + k]
+//                          j < count, k < kc
+//    dwconv_channels_wgrad: acc[t][k] += sum_{j < count} dy[j*dps + k] * in[t][j*ips + k]   (j in order)
+// `taps` may be 0 (the output is then the bias, or zero). Loads stay inside the ranges above
+// (tails are masked), so callers need no slack after their buffers.
+// Every output is summed over taps (or pixels) in the order given, so results depend on the
+// arguments only, never on threads; they may differ between ISAs (FMA, and dwconv_rows_wgrad's
+// lane count).
+#pragma once
+
+#include <cstdint>
+
+namespace fastconv {
+namespace cpu {
+
+#define FASTCONV_DWCONV_DECLARE(T)                                                                        \
+  void dwconv_rows(int64_t taps, const T* const* in, int64_t in_rs, const T* w, T bias, T* out,           \
+                   int64_t out_rs, int64_t rows, int64_t count);                                          \
+  void dwconv_rows_wgrad(int64_t taps, const T* const* in, int64_t in_rs, const T* dy, int64_t dy_rs,     \
+                         int64_t rows, int64_t count, T* res);                                            \
+  void dwconv_channels(int64_t taps, const T* const* in, int64_t ips, const T* const* w, const T* bias,   \
+                       T* out, int64_t ops, int64_t count, int64_t kc);                                   \
+  void dwconv_channels_wgrad(int64_t taps, const T* const* in, int64_t ips, const T* dy, int64_t dps,     \
+                             int64_t count, int64_t kc, T* const* acc);
+
+namespace scalar {
+FASTCONV_DWCONV_DECLARE(float)
+FASTCONV_DWCONV_DECLARE(double)
+}  // namespace scalar
+namespace avx2 {
+FASTCONV_DWCONV_DECLARE(float)
+FASTCONV_DWCONV_DECLARE(double)
+}  // namespace avx2
+namespace avx512 {
+FASTCONV_DWCONV_DECLARE(float)
+FASTCONV_DWCONV_DECLARE(double)
+}  // namespace avx512
+
+// The selected ISA's loops (isa.h), chosen once per process: dwconv_dispatch.cpp.
+FASTCONV_DWCONV_DECLARE(float)
+FASTCONV_DWCONV_DECLARE(double)
+
+#undef FASTCONV_DWCONV_DECLARE
+
+}  // namespace cpu
+}  // namespace fastconv

@@ -1,0 +1,33 @@
+// Portable depthwise convolution loops (dwconv.h): one lane, what every CPU runs when no vector
+// path applies (and aarch64 until it has NEON loops).
+#include <cstdint>
+
+#include "dwconv.h"
+
+namespace fastconv {
+namespace cpu {
+namespace scalar {
+
+namespace {
+
+template <typename T>
+struct Vec {
+  using reg = T;
+  static constexpr int L = 1;
+  static reg zero() { return T(0); }
+  static reg set1(T x) { return x; }
+  static reg load(const T* p) { return *p; }
+  static reg loadn(const T* p, int) { return *p; }  // never called: one lane has no tail
+  static void store(T* p, reg v) { *p = v; }
+  static void storen(T* p, reg v, int) { *p = v; }
+  static reg fma(reg a, reg b, reg c) { return a * b + c; }
+  static T hsum(reg v) { return v; }
+};
+
+}  // namespace
+
+#include "dwconv_generic.inc"
+
+}  // namespace scalar
+}  // namespace cpu
+}  // namespace fastconv
