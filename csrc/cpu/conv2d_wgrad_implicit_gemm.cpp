@@ -1,11 +1,11 @@
-// conv2d backward-weight, on the tile GEMM.
+// conv2d backward-weight, on the reduction GEMM (ukernels/gemm_nt.h).
 //   dy: (N, K, P, Q)   x: (N, C, H, W)   dw: (K, C/G, R, S)
 // dw[k, c, r, s] = sum over n, p, q of dy[n, k, p, q] * x[n, c, p*stride_h - pad_h + r*dil_h, ...]
-// As a GEMM: rows j = (c, r, s), columns k (a block of kTilePixels output channels), reduction over
-// the batch's output pixels in chunks of kChunkPixels.
+// Per chunk of kChunkPixels output pixels of the batch: gather the patch rows j = (c, r, s) and the
+// dy rows k, both contiguous along the pixels, and reduce them against each other with gemm_nt.
 //
 // Determinism: the reduction is cut into parts of kPartPixels pixels, a partition fixed by the
-// problem alone (never by the thread count). A task owns (part, group, k block, j block), sums its
+// problem alone (never by the thread count). A task owns (part, group, block of j), sums its
 // part's chunks in order into a private partial, and a second pass adds the parts in order. Every
 // dw element is thus the same sum in the same order for any thread count: no atomics.
 #include <vector>
@@ -13,14 +13,16 @@
 #include "conv2d_algorithms.h"
 #include "conv2d_tiles.h"
 #include "parallel.h"
+#include "ukernels/gemm_nt.h"
 
 namespace fastconv {
 
 namespace {
-constexpr int64_t kChunkPixels = 256;   // reduction length of one GEMM call
-constexpr int64_t kPartPixels = 4096;   // reduction length of one part (a multiple of kChunkPixels)
-constexpr int64_t kMaxParts = 32;
-constexpr int64_t kMaxRowBlock = 96 * cpu::kPanelRows;  // (c, r, s) rows gathered at once
+constexpr int64_t kPartPixels = 2048;  // reduction length of one part
+constexpr int64_t kMaxParts = 64;
+constexpr int64_t kBlock = 64;         // patch rows j and dy rows k per gemm_nt call (multiples of 4)
+
+inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 }  // namespace
 
 template <typename T>
@@ -29,74 +31,69 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
   const int64_t RS = p.R * p.S, J = Cg * RS, NPQ = p.N * p.P * p.Q;
   if (p.K == 0 || J == 0) return;
 
-  constexpr int64_t KB = cpu::kTilePixels;  // the GEMM's column count serves as the k block
-  const int64_t k_blocks = cpu::ceil_div(Kg, KB);
-  const int64_t part_pixels =
-      std::max(kPartPixels, cpu::ceil_div(cpu::ceil_div(NPQ, kMaxParts), kChunkPixels) * kChunkPixels);
+  // Reduction chunks of one gemm_nt call: shorter when many dy rows must stay in cache at once.
+  const int64_t chunk = Kg > 128 ? 512 : 1024;
+  const int64_t part_pixels = std::max(kPartPixels, round_up(cpu::ceil_div(NPQ, kMaxParts), chunk));
   const int64_t parts = std::max<int64_t>(1, cpu::ceil_div(NPQ, part_pixels));
-  // j blocks (whole GEMM panels) bound the gathered patch and give every thread work; they do not
-  // change any sum.
-  int64_t j_block = std::min(kMaxRowBlock, cpu::panel_count(J) * cpu::kPanelRows);
+  // A task owns (part, group, range of j); ranges only give every thread work: they change no sum.
+  int64_t j_range = round_up(J, kBlock);
   const int64_t want_tasks = 4 * static_cast<int64_t>(get_num_threads());
-  while (parts * G * cpu::ceil_div(J, j_block) < want_tasks && j_block > 4 * cpu::kPanelRows)
-    j_block = cpu::ceil_div(j_block / 2, cpu::kPanelRows) * cpu::kPanelRows;
-  const int64_t j_blocks = cpu::ceil_div(J, j_block);
+  while (parts * G * cpu::ceil_div(J, j_range) < want_tasks && j_range > 2 * cpu::kNtRows)
+    j_range = round_up(j_range / 2, cpu::kNtRows);
+  const int64_t j_ranges = cpu::ceil_div(J, j_range);
+  const int64_t Kg4 = round_up(Kg, cpu::kNtRows);
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
 
-  // partial[part][g][kk][j]: each part's sum, k padded to whole blocks.
-  const int64_t Kpad = k_blocks * KB;
-  std::vector<T> partial(static_cast<size_t>(parts * G * Kpad * J));
+  // partial[part][g][j][k]: each part's sum.
+  std::vector<T> partial(static_cast<size_t>(parts * G * J * Kg));
 
-  parallel_for(0, parts * G * j_blocks, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> a(static_cast<size_t>(cpu::panel_count(j_block) * cpu::kPanelRows * kChunkPixels));
-    std::vector<T> bt(static_cast<size_t>(kChunkPixels * KB));
-    std::vector<T> sum(static_cast<size_t>(j_block * KB)), acc(static_cast<size_t>(k_blocks * j_block * KB));
-    std::vector<T> row(kChunkPixels);
+  parallel_for(0, parts * G * j_ranges, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<T> a(static_cast<size_t>(kBlock * chunk)), bt(static_cast<size_t>(Kg4 * chunk));
+    std::vector<T> sum(static_cast<size_t>(kBlock * kBlock)), acc(static_cast<size_t>(j_range * Kg));
     std::vector<cpu::PixelRun> runs;
     const cpu::OutMap from_dy{1, 0, 1, 0, ys[0], ys[2], ys[3]};
     for (int64_t task = lo; task < hi; ++task) {
-      int64_t rest = task;
-      const int64_t jb = rest % j_blocks; rest /= j_blocks;
-      const int64_t g = rest % G, part = rest / G;
-      const int64_t j0 = jb * j_block, nj = std::min(j_block, J - j0);
+      const int64_t jr = task % j_ranges, g = (task / j_ranges) % G, part = task / (j_ranges * G);
+      const int64_t j_lo = jr * j_range, j_hi = std::min(J, j_lo + j_range);
       const int64_t part_end = std::min(NPQ, (part + 1) * part_pixels);
       std::fill(acc.begin(), acc.end(), T(0));
-      for (int64_t pix0 = part * part_pixels; pix0 < part_end; pix0 += kChunkPixels) {
-        const int64_t count = std::min(kChunkPixels, part_end - pix0);
+      std::fill(a.begin(), a.end(), T(0));    // rows past a block's end stay zero
+      std::fill(bt.begin(), bt.end(), T(0));  // rows past Kg stay zero
+      for (int64_t pix0 = part * part_pixels; pix0 < part_end; pix0 += chunk) {
+        const int64_t count = std::min(chunk, part_end - pix0);
+        const int64_t width = round_up(count, cpu::kNtLanes);
         cpu::split_runs(pix0, count, p.P, p.Q, runs);
-        // A: patch rows j in GEMM panels, a[(jj / 6) * chunk * 6 + t * 6 + jj % 6].
-        for (int64_t jj = 0; jj < nj; ++jj) {
-          const int64_t j = j0 + jj, c = j / RS, r = (j / p.S) % p.R, s = j % p.S;
-          const cpu::TapMap tap{p.stride_h, r * p.dilation_h - p.pad_h, p.stride_w, s * p.dilation_w - p.pad_w,
-                                p.H, p.W, xs[0], xs[2], xs[3]};
-          cpu::gather_tap(x + (g * Cg + c) * xs[1], runs, kChunkPixels, tap, row.data());
-          T* dst = a.data() + (jj / cpu::kPanelRows) * kChunkPixels * cpu::kPanelRows + jj % cpu::kPanelRows;
-          for (int64_t t = 0; t < kChunkPixels; ++t) dst[t * cpu::kPanelRows] = row[t];
-        }
-        // Per k block: B = dy transposed, bt[t][k], zero beyond the chunk and the block.
-        for (int64_t kb = 0; kb < k_blocks; ++kb) {
-          const int64_t k0 = kb * KB, nk = std::min(KB, Kg - k0);
-          std::fill(bt.begin(), bt.end(), T(0));
-          for (int64_t k = 0; k < nk; ++k) {
-            const T* dyk = dy + (g * Kg + k0 + k) * ys[1];
-            for (const cpu::PixelRun& run : runs) {
-              const T* src = dyk + from_dy.run_start(run);
-              for (int64_t i = 0; i < run.len; ++i) bt[(run.t0 + i) * KB + k] = src[i * from_dy.step()];
-            }
+        // dy rows of the group, contiguous along the chunk's pixels.
+        const int64_t step = from_dy.step();
+        for (int64_t k = 0; k < Kg; ++k) {
+          T* row = bt.data() + k * chunk;
+          const T* dyk = dy + (g * Kg + k) * ys[1];
+          for (const cpu::PixelRun& run : runs) {
+            const T* src = dyk + from_dy.run_start(run);
+            for (int64_t i = 0; i < run.len; ++i) row[run.t0 + i] = src[i * step];
           }
-          cpu::gemm_tile(nj, kChunkPixels, a.data(), bt.data(), sum.data());
-          T* acc_k = acc.data() + kb * j_block * KB;
-          for (int64_t i = 0; i < nj * KB; ++i) acc_k[i] += sum[i];
+          std::fill(row + count, row + width, T(0));
+        }
+        for (int64_t j0 = j_lo; j0 < j_hi; j0 += kBlock) {
+          const int64_t nj = std::min(kBlock, j_hi - j0), nj4 = round_up(nj, cpu::kNtRows);
+          for (int64_t jj = 0; jj < nj; ++jj) {
+            const int64_t j = j0 + jj, c = j / RS, r = (j / p.S) % p.R, s = j % p.S;
+            const cpu::TapMap tap{p.stride_h, r * p.dilation_h - p.pad_h, p.stride_w, s * p.dilation_w - p.pad_w,
+                                  p.H, p.W, xs[0], xs[2], xs[3]};
+            cpu::gather_tap(x + (g * Cg + c) * xs[1], runs, width, tap, a.data() + jj * chunk);
+          }
+          for (int64_t jj = nj; jj < nj4; ++jj) std::fill(a.data() + jj * chunk, a.data() + jj * chunk + width, T(0));
+          for (int64_t k0 = 0; k0 < Kg; k0 += kBlock) {
+            const int64_t nk = std::min(kBlock, Kg - k0), nk4 = round_up(nk, cpu::kNtRows);
+            cpu::gemm_nt(nj4, nk4, width, a.data(), chunk, bt.data() + k0 * chunk, chunk, sum.data(), kBlock);
+            for (int64_t jj = 0; jj < nj; ++jj)
+              for (int64_t k = 0; k < nk; ++k) acc[(j0 - j_lo + jj) * Kg + k0 + k] += sum[jj * kBlock + k];
+          }
         }
       }
-      for (int64_t kb = 0; kb < k_blocks; ++kb) {
-        const int64_t k0 = kb * KB, nk = std::min(KB, Kg - k0);
-        const T* acc_k = acc.data() + kb * j_block * KB;
-        T* out = partial.data() + ((part * G + g) * Kpad + k0) * J;
-        for (int64_t jj = 0; jj < nj; ++jj)
-          for (int64_t k = 0; k < nk; ++k) out[k * J + j0 + jj] = acc_k[jj * KB + k];
-      }
+      T* out = partial.data() + ((part * G + g) * J + j_lo) * Kg;
+      std::copy(acc.begin(), acc.begin() + (j_hi - j_lo) * Kg, out);
     }
   });
 
@@ -105,8 +102,8 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
     for (int64_t kk = lo; kk < hi; ++kk) {
       const int64_t g = kk / Kg, k = kk % Kg;
       for (int64_t j = 0; j < J; ++j) {
-        T total = partial[((0 * G + g) * Kpad + k) * J + j];
-        for (int64_t part = 1; part < parts; ++part) total += partial[((part * G + g) * Kpad + k) * J + j];
+        T total = partial[(g * J + j) * Kg + k];
+        for (int64_t part = 1; part < parts; ++part) total += partial[((part * G + g) * J + j) * Kg + k];
         const int64_t c = j / RS, r = (j / p.S) % p.R, s = j % p.S;
         dw[kk * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]] = total;
       }

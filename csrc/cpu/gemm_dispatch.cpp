@@ -1,6 +1,7 @@
-// Routes gemm_tile to the selected ISA's kernel, chosen once per process.
+// Routes gemm_tile and gemm_nt to the selected ISA's kernels, chosen once per process.
 #include "isa.h"
 #include "ukernels/gemm.h"
+#include "ukernels/gemm_nt.h"
 
 namespace fastconv {
 namespace cpu {
@@ -51,6 +52,38 @@ void gemm_tile(int64_t M, int64_t J, const double* A, const double* B, double* C
   static const GemmFn<double> fn = choose<double>(
       {scalar::gemm_f64_6x64, FASTCONV_AVX2_OR_NULL(gemm_f64_6x64), FASTCONV_AVX512_OR_NULL(gemm_f64_6x64)});
   fn(M, J, A, B, C);
+}
+
+namespace {
+
+template <typename T>
+using GemmNtFn = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t);
+
+template <typename T>
+GemmNtFn<T> choose_nt() {
+  switch (selected_isa()) {
+#ifdef FASTCONV_HAVE_AVX512
+    case Isa::avx512: return static_cast<GemmNtFn<T>>(avx512::gemm_nt);
+#endif
+#ifdef FASTCONV_HAVE_AVX2
+    case Isa::avx2: return static_cast<GemmNtFn<T>>(avx2::gemm_nt);
+#endif
+    default: return static_cast<GemmNtFn<T>>(scalar::gemm_nt);
+  }
+}
+
+}  // namespace
+
+void gemm_nt(int64_t M, int64_t N, int64_t T, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+             int64_t ldc) {
+  static const GemmNtFn<float> fn = choose_nt<float>();
+  fn(M, N, T, A, lda, B, ldb, C, ldc);
+}
+
+void gemm_nt(int64_t M, int64_t N, int64_t T, const double* A, int64_t lda, const double* B, int64_t ldb, double* C,
+             int64_t ldc) {
+  static const GemmNtFn<double> fn = choose_nt<double>();
+  fn(M, N, T, A, lda, B, ldb, C, ldc);
 }
 
 }  // namespace cpu
