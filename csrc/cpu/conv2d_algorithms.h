@@ -11,6 +11,10 @@ template <typename T>
 void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y);
 template <typename T>
 void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx);
+// Backward-data as GEMM then col2im, for few input channels per group (chosen inside
+// conv2d_dgrad_implicit_gemm).
+template <typename T>
+void conv2d_dgrad_col2im(const Conv2dParams& p, const T* dy, const T* w, T* dx);
 template <typename T>
 void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 
