@@ -31,6 +31,9 @@ EDGE_CASES = [
     (1, 70, 9, 9, 66, 3, 3, 1, 1, 1, 1),       # more than one tile of channels
     (1, 2, 40, 37, 3, 3, 3, 1, 1, 1, 1),       # several pixel tiles with a remainder
     (3, 4, 8, 8, 6, 3, 3, (1, 2), (0, 1), (2, 1), 2),  # anisotropic everything
+    (4, 3, 15, 13, 8, 7, 7, 2, 3, 1, 1),       # few input channels, batch: GEMM + col2im backward
+    (5, 1, 12, 11, 7, 3, 3, 1, 0, 1, 1),       # one input channel (the seed model's first layer)
+    (4, 4, 9, 10, 6, 3, 3, 2, 1, 2, 2),        # two input channels per group, strided, dilated
 ]
 
 
@@ -244,21 +247,25 @@ def test_needs_input_grad_skips_work():
 
 def test_same_bits_for_one_and_two_threads_and_every_run():
     rng = np.random.default_rng(10)
-    x = rng.standard_normal((3, 24, 20, 19)).astype(np.float32)
-    w = rng.standard_normal((20, 12, 3, 3)).astype(np.float32)
-    b = rng.standard_normal(20).astype(np.float32)
     saved = fc.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 1, 2, 3):
-            fc.set_num_threads(n)
-            y = fc.conv2d(x, w, b, 1, 1, 1, 2)
-            results.append((y,) + fc.conv2d_backward(y, x, w, b, 1, 1, 1, 2))
-    finally:
-        fc.set_num_threads(saved)
-    for other in results[1:]:
-        for a, c in zip(results[0], other):
-            assert a.tobytes() == c.tobytes()
+    # grouped 3x3; few input channels (col2im backward); 1x1 stride 2 (stride phases)
+    for shape_x, shape_w, groups, stride in [((3, 24, 20, 19), (20, 12, 3, 3), 2, 1),
+                                             ((5, 3, 20, 19), (8, 3, 5, 5), 1, 2),
+                                             ((4, 16, 15, 15), (8, 16, 1, 1), 1, 2)]:
+        x = rng.standard_normal(shape_x).astype(np.float32)
+        w = rng.standard_normal(shape_w).astype(np.float32)
+        b = rng.standard_normal(shape_w[0]).astype(np.float32)
+        results = []
+        try:
+            for n in (1, 2, 1, 2, 3):
+                fc.set_num_threads(n)
+                y = fc.conv2d(x, w, b, stride, 1, 1, groups)
+                results.append((y,) + fc.conv2d_backward(y, x, w, b, stride, 1, 1, groups))
+        finally:
+            fc.set_num_threads(saved)
+        for other in results[1:]:
+            for a, c in zip(results[0], other):
+                assert a.tobytes() == c.tobytes()
 
 
 def test_large_reduction_float32_accuracy():

@@ -48,7 +48,9 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
   if (p.N == 0 || p.C == 0 || p.H == 0 || p.W == 0) return;
   // Fewer input channels than a GEMM panel has rows: the col2im form does far less gathering.
-  if (Cg < cpu::kPanelRows && p.N >= 2 * get_num_threads()) return conv2d_dgrad_col2im(p, dy, w, dx);
+  // One task per image: used only where a batch gives the threads work (a fixed rule, not the thread
+  // count, picks it, so results do not depend on the number of threads).
+  if (Cg < cpu::kPanelRows && p.N >= 4) return conv2d_dgrad_col2im(p, dy, w, dx);
   constexpr int64_t TP = cpu::kTilePixels;
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
