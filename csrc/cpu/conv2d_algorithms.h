@@ -11,6 +11,11 @@ template <typename T>
 void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y);
 template <typename T>
 void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx);
+// Forward by indirect GEMM when the input's channels are contiguous (NHWC), chosen inside
+// conv2d_fprop_implicit_gemm.
+bool conv2d_indirect_gemm_applies(const Conv2dParams& p);
+template <typename T>
+void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y);
 // Backward-data as GEMM then col2im, for few input channels per group (chosen inside
 // conv2d_dgrad_implicit_gemm).
 template <typename T>

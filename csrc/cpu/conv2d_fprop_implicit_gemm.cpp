@@ -16,6 +16,8 @@ void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const T* x, const T* w, c
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
   const int64_t RS = p.R * p.S, J = Cg * RS, PQ = p.P * p.Q;
   if (p.N == 0 || p.K == 0 || PQ == 0) return;
+  // Channels-last input: the indirect GEMM reads pixels in place instead of gathering patches.
+  if (conv2d_indirect_gemm_applies(p)) return conv2d_fprop_indirect_gemm(p, x, w, b, y);
 
   // Packed weights per group: rows k, columns j = (c, r, s), in GEMM panels.
   const int64_t group_stride = cpu::panel_count(Kg) * cpu::kPanelRows * J;

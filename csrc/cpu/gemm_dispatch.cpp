@@ -1,7 +1,8 @@
-// Routes gemm_tile and gemm_nt to the selected ISA's kernels, chosen once per process.
+// Routes gemm_tile, gemm_nt and igemm_6x64 to the selected ISA's kernels, chosen once per process.
 #include "isa.h"
 #include "ukernels/gemm.h"
 #include "ukernels/gemm_nt.h"
+#include "ukernels/igemm.h"
 
 namespace fastconv {
 namespace cpu {
@@ -84,6 +85,38 @@ void gemm_nt(int64_t M, int64_t N, int64_t T, const double* A, int64_t lda, cons
              int64_t ldc) {
   static const GemmNtFn<double> fn = choose_nt<double>();
   fn(M, N, T, A, lda, B, ldb, C, ldc);
+}
+
+namespace {
+
+template <typename T>
+using IgemmFn = void (*)(int64_t, int64_t, int64_t, const T* const*, const T*, T*, int64_t);
+
+template <typename T>
+IgemmFn<T> choose_igemm() {
+  switch (selected_isa()) {
+#ifdef FASTCONV_HAVE_AVX512
+    case Isa::avx512: return static_cast<IgemmFn<T>>(avx512::igemm_6x64);
+#endif
+#ifdef FASTCONV_HAVE_AVX2
+    case Isa::avx2: return static_cast<IgemmFn<T>>(avx2::igemm_6x64);
+#endif
+    default: return static_cast<IgemmFn<T>>(scalar::igemm_6x64);
+  }
+}
+
+}  // namespace
+
+void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, const float* B, float* C,
+                int64_t ldc) {
+  static const IgemmFn<float> fn = choose_igemm<float>();
+  fn(rows, taps, Cg, a, B, C, ldc);
+}
+
+void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const double* const* a, const double* B, double* C,
+                int64_t ldc) {
+  static const IgemmFn<double> fn = choose_igemm<double>();
+  fn(rows, taps, Cg, a, B, C, ldc);
 }
 
 }  // namespace cpu

@@ -1,0 +1,102 @@
+// conv2d forward on channels-last input: indirect GEMM (ukernels/igemm.h).
+//   x: (N, C, H, W) with C contiguous (NHWC)   w: (K, C/G, R, S)   b: (K,) or null   y: (N, K, P, Q)
+// Per task (group, block of output pixels of the batch): for each micro-tile of 6 pixels and each
+// filter tap, a pointer to the input pixel's C/G channels (or to zeros in the padding); the kernel
+// multiplies them with the packed filters of 64 output channels at a time. The input is read in
+// place: no patch matrix is gathered.
+#include <vector>
+
+#include "conv2d_algorithms.h"
+#include "conv2d_tiles.h"
+#include "parallel.h"
+#include "ukernels/igemm.h"
+
+namespace fastconv {
+
+namespace {
+constexpr int64_t kMR = cpu::kIgemmRows, kNR = cpu::kIgemmCols;
+constexpr int64_t kBlockTiles = 16;  // micro-tiles of kMR pixels per task
+}  // namespace
+
+bool conv2d_indirect_gemm_applies(const Conv2dParams& p) { return p.x_strides[1] == 1; }
+
+template <typename T>
+void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
+  const int64_t taps = p.R * p.S, NPQ = p.N * p.P * p.Q, PQ = p.P * p.Q;
+  if (NPQ == 0 || p.K == 0) return;
+  const int64_t* xs = p.x_strides;
+  const int64_t* ys = p.y_strides;
+
+  // Bp[g][kb][tap][c][n]: filters of output channel g * Kg + kb * 64 + n, zero past K/G.
+  const int64_t k_blocks = cpu::ceil_div(Kg, kNR), b_stride = taps * Cg * kNR;
+  std::vector<T> Bp(static_cast<size_t>(G * k_blocks * b_stride), T(0));
+  parallel_for(0, G * k_blocks, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t gk = lo; gk < hi; ++gk) {
+      const int64_t g = gk / k_blocks, k0 = (gk % k_blocks) * kNR, nk = std::min(kNR, Kg - k0);
+      T* dst = Bp.data() + gk * b_stride;
+      for (int64_t r = 0; r < p.R; ++r)
+        for (int64_t s = 0; s < p.S; ++s)
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t n = 0; n < nk; ++n)
+              dst[((r * p.S + s) * Cg + c) * kNR + n] =
+                  w[(g * Kg + k0 + n) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
+    }
+  });
+  const std::vector<T> zeros(static_cast<size_t>(Cg), T(0));
+
+  const int64_t block_pixels = kBlockTiles * kMR, blocks = cpu::ceil_div(NPQ, block_pixels);
+  parallel_for(0, G * blocks, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<const T*> ptrs(static_cast<size_t>(kBlockTiles * taps * kMR));
+    std::vector<int64_t> out_offset(block_pixels);
+    T C[kMR * kNR];
+    for (int64_t task = lo; task < hi; ++task) {
+      const int64_t g = task / blocks, pix0 = (task % blocks) * block_pixels;
+      const int64_t count = std::min(block_pixels, NPQ - pix0), tiles = cpu::ceil_div(count, kMR);
+      // ptrs[(tile * taps + tap) * 6 + i]; rows past the block's end read zeros (never stored).
+      for (int64_t t = 0; t < tiles * kMR; ++t) {
+        const int64_t tile = t / kMR, i = t % kMR;
+        const T** row = ptrs.data() + tile * taps * kMR + i;
+        if (t >= count) {
+          for (int64_t tap = 0; tap < taps; ++tap) row[tap * kMR] = zeros.data();
+          continue;
+        }
+        const int64_t pix = pix0 + t, n = pix / PQ, oh = (pix % PQ) / p.Q, ow = pix % p.Q;
+        out_offset[t] = n * ys[0] + oh * ys[2] + ow * ys[3];
+        const T* image = x + n * xs[0] + g * Cg;
+        for (int64_t r = 0; r < p.R; ++r) {
+          const int64_t h = oh * p.stride_h - p.pad_h + r * p.dilation_h;
+          for (int64_t s = 0; s < p.S; ++s) {
+            const int64_t v = ow * p.stride_w - p.pad_w + s * p.dilation_w;
+            row[(r * p.S + s) * kMR] =
+                (h >= 0 && h < p.H && v >= 0 && v < p.W) ? image + h * xs[2] + v * xs[3] : zeros.data();
+          }
+        }
+      }
+      for (int64_t kb = 0; kb < k_blocks; ++kb) {
+        const int64_t k0 = kb * kNR, nk = std::min(kNR, Kg - k0);
+        const T* B = Bp.data() + (g * k_blocks + kb) * b_stride;
+        for (int64_t tile = 0; tile < tiles; ++tile) {
+          const int64_t rows = std::min(kMR, count - tile * kMR);
+          cpu::igemm_6x64(rows, taps, Cg, ptrs.data() + tile * taps * kMR, B, C, kNR);
+          for (int64_t i = 0; i < rows; ++i) {
+            T* dst = y + out_offset[tile * kMR + i] + (g * Kg + k0) * ys[1];
+            const T* src = C + i * kNR;
+            if (b) {
+              const T* bias = b + (g * Kg + k0) * p.b_stride;
+              for (int64_t k = 0; k < nk; ++k) dst[k * ys[1]] = src[k] + bias[k * p.b_stride];
+            } else {
+              for (int64_t k = 0; k < nk; ++k) dst[k * ys[1]] = src[k];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+template void conv2d_fprop_indirect_gemm<float>(const Conv2dParams&, const float*, const float*, const float*, float*);
+template void conv2d_fprop_indirect_gemm<double>(const Conv2dParams&, const double*, const double*, const double*,
+                                                 double*);
+
+}  // namespace fastconv

@@ -1,0 +1,39 @@
+// The indirect GEMM behind conv2d's forward pass on channels-last data (Dukhan, "The Indirect
+// Convolution Algorithm", arXiv:1907.02129), per ISA:
+//
+//   C[i * ldc + n] = sum over tap < taps, c < Cg of a[tap * 6 + i][c] * B[(tap * Cg + c) * 64 + n]
+//   for i < rows (<= 6), n < 64
+//
+// a: for each filter tap, pointers to the 6 output pixels' input pixel vectors (Cg contiguous
+// channels; a zero vector where the tap falls in the padding). B: the packed filters of a block of
+// 64 output channels. Nothing is gathered: the kernel reads the input where it lies. Each C element
+// is summed over (tap, c) in order: deterministic.
+#pragma once
+
+#include <cstdint>
+
+namespace fastconv {
+namespace cpu {
+
+constexpr int64_t kIgemmRows = 6;
+constexpr int64_t kIgemmCols = 64;
+
+#define FASTCONV_IGEMM_DECLARE(ns)                                                                           \
+  namespace ns {                                                                                             \
+  void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, const float* B, float* C,  \
+                  int64_t ldc);                                                                              \
+  void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const double* const* a, const double* B, double* C, \
+                  int64_t ldc);                                                                              \
+  }
+FASTCONV_IGEMM_DECLARE(scalar)
+FASTCONV_IGEMM_DECLARE(avx2)
+FASTCONV_IGEMM_DECLARE(avx512)
+#undef FASTCONV_IGEMM_DECLARE
+
+// The selected ISA's kernel.
+void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, const float* B, float* C, int64_t ldc);
+void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const double* const* a, const double* B, double* C,
+                int64_t ldc);
+
+}  // namespace cpu
+}  // namespace fastconv

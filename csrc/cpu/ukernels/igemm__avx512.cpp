@@ -1,0 +1,53 @@
+// Indirect GEMM for the AVX-512 path: 6 output pixels x 64 output channels in 24 zmm accumulators;
+// per input channel, 4 loads of B, 6 broadcasts from the pixels' pointers, 24 FMAs.
+#include <immintrin.h>
+
+#include "igemm.h"
+
+namespace fastconv {
+namespace cpu {
+namespace avx512 {
+
+#define FASTCONV_IGEMM_OWN_F32
+#include "igemm_generic.inc"
+#undef FASTCONV_IGEMM_OWN_F32
+
+void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, const float* B, float* C, int64_t ldc) {
+  __m512 acc[6][4];
+  for (int i = 0; i < 6; ++i)
+    for (int n = 0; n < 4; ++n) acc[i][n] = _mm512_setzero_ps();
+  for (int64_t tap = 0; tap < taps; ++tap) {
+    const float* a0 = a[tap * 6 + 0];
+    const float* a1 = a[tap * 6 + 1];
+    const float* a2 = a[tap * 6 + 2];
+    const float* a3 = a[tap * 6 + 3];
+    const float* a4 = a[tap * 6 + 4];
+    const float* a5 = a[tap * 6 + 5];
+    const float* b = B + tap * Cg * kIgemmCols;
+    for (int64_t c = 0; c < Cg; ++c, b += kIgemmCols) {
+      const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32),
+                   b3 = _mm512_loadu_ps(b + 48);
+#define FASTCONV_IGEMM_ROW(i, ai_ptr)                                \
+  {                                                                 \
+    const __m512 ai = _mm512_set1_ps(ai_ptr[c]);                    \
+    acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);                 \
+    acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);                 \
+    acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]);                 \
+    acc[i][3] = _mm512_fmadd_ps(ai, b3, acc[i][3]);                 \
+  }
+      FASTCONV_IGEMM_ROW(0, a0)
+      FASTCONV_IGEMM_ROW(1, a1)
+      FASTCONV_IGEMM_ROW(2, a2)
+      FASTCONV_IGEMM_ROW(3, a3)
+      FASTCONV_IGEMM_ROW(4, a4)
+      FASTCONV_IGEMM_ROW(5, a5)
+#undef FASTCONV_IGEMM_ROW
+    }
+  }
+  for (int64_t i = 0; i < rows; ++i)
+    for (int n = 0; n < 4; ++n) _mm512_storeu_ps(C + i * ldc + 16 * n, acc[i][n]);
+}
+
+}  // namespace avx512
+}  // namespace cpu
+}  // namespace fastconv
