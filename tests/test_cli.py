@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -192,6 +193,15 @@ def test_run_plan_orders_rows_and_retries_busy_ones():
         assert (rows[3].case, rows[3].pass_, rows[3].layout, rows[3].threads) == ("tiny", "fwd", "NHWC", 2)
     finally:
         fastconv.set_num_threads(saved)
+
+
+def test_wait_for_quiet():
+    t0 = time.perf_counter()
+    assert bench.wait_for_quiet(10.0, sample_s=0.01, threshold=1e9) < 1.0   # quiet by definition: no wait
+    assert bench.wait_for_quiet(0.0, sample_s=0.01, threshold=-1.0) < 1.0   # never quiet, but no time to wait
+    assert time.perf_counter() - t0 < 2.0
+    args = build_parser().parse_args(["bench", "--wait-quiet", "2.5", "--retry-busy", "1"])
+    assert (args.wait_quiet, args.retry_busy) == (2.5, 1)
 
 
 def test_cases_share_inputs_and_references_across_layouts():

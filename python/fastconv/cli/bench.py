@@ -165,6 +165,9 @@ examples:
     p.add_argument("--retry-busy", type=int, default=0, metavar="ROUNDS",
                    help="at the end, time again (up to ROUNDS times) the rows during which other processes kept "
                         f"more than {report.BUSY_OTHERS} cores busy, keeping the quieter measurement (default 0)")
+    p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                   help="before timing each row, wait up to SECONDS until other processes keep at most "
+                        f"{report.BUSY_OTHERS} cores busy (default 0: do not wait)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.set_defaults(run=run)
 
@@ -377,6 +380,7 @@ class Context:
     progress: Progress
     index: int = 0
     set_blas_threads: Optional[Callable[[int], None]] = None
+    wait_quiet: float = 0.0    # seconds each row may wait for other processes to leave the cores
 
     def set_threads(self, n: int) -> None:
         """The same thread count for fastconv, torch and (when it can be set) NumPy's BLAS."""
@@ -474,6 +478,11 @@ def _label(row: Row) -> str:
 
 def _time_row(row: Row, ctx: Context, fns: Dict[str, Optional[Callable[[], Any]]], numpy_note: str = "") -> None:
     fns = {k: v for k, v in fns.items() if v is not None}
+    if ctx.wait_quiet > 0:
+        waited = wait_for_quiet(ctx.wait_quiet,
+                                lambda: ctx.progress.update(ctx.index, _label(row), "waiting for a quiet machine"))
+        if waited >= 1:
+            row.note = (row.note + "; " if row.note else "") + f"waited {waited:.0f} s for a quiet machine"
     ctx.progress.update(ctx.index, _label(row), f"timing ({', '.join(fns)})")
     meter = peak_mod.OtherLoad().start()
     times = time_interleaved(fns, repeat=ctx.repeat, budget=ctx.budget, warmup=ctx.warmup,
@@ -484,6 +493,23 @@ def _time_row(row: Row, ctx: Context, fns: Dict[str, Optional[Callable[[], Any]]
         row.runs[name] = len(ts)
     if numpy_note:
         row.note = (row.note + "; " if row.note else "") + numpy_note
+
+
+def wait_for_quiet(limit_s: float, on_wait: Optional[Callable[[], None]] = None, sample_s: float = 0.25,
+                   threshold: Optional[float] = None) -> float:
+    """Wait until other processes keep at most `threshold` cores busy over a `sample_s` sample, or
+    `limit_s` seconds have passed; returns the seconds waited (0 where the load cannot be read)."""
+    threshold = report.BUSY_OTHERS if threshold is None else threshold
+    start = time.perf_counter()
+    while True:
+        meter = peak_mod.OtherLoad().start()
+        time.sleep(sample_s)
+        cores = meter.cores()
+        waited = time.perf_counter() - start
+        if cores is None or cores <= threshold or waited >= limit_s:
+            return waited if cores is not None else 0.0
+        if on_wait is not None:
+            on_wait()
 
 
 def _fail(row: Row, ctx: Context, exc: BaseException) -> None:
@@ -736,7 +762,7 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(plan.count())
     ctx = Context(fc=fc, reference=reference, baseline=numpy_baseline, torch=torch, repeat=repeat,
                   budget=QUICK_BUDGET_S if args.quick else BUDGET_S, warmup=1 if args.quick else 2,
-                  progress=progress, set_blas_threads=set_blas)
+                  progress=progress, set_blas_threads=set_blas, wait_quiet=max(0.0, args.wait_quiet))
     info = fc.build_info()
     load = _load_average()
     start = time.perf_counter()
@@ -774,6 +800,7 @@ def run(args: argparse.Namespace) -> int:
         "quick": bool(args.quick),
         "full": bool(args.full),
         "retry_busy": args.retry_busy,
+        "wait_quiet_s": args.wait_quiet,
         "repeat": repeat,
         "budget_s": ctx.budget,
         "tolerance": f"{TOL_C:g} * eps32 * sqrt(L) * (|ref| + rms(ref))",
