@@ -25,8 +25,13 @@ inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a +
 inline int64_t floor_mod(int64_t a, int64_t b) { return a - floor_div(a, b) * b; }
 inline int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 
-// True when x and y store channels contiguously (the channels path).
-inline bool channels_contiguous(const Conv2dParams& p) { return p.x_strides[1] == 1 && p.y_strides[1] == 1; }
+// The channels path: x and y store channels contiguously, and there are enough channels to fill
+// most of a vector. With fewer, most lanes would idle and the planes path, gathering the rows, is
+// faster (measured on NHWC float: C = 2: 2.4x, C = 4: 1.2x; C = 8: the channels path 2x).
+template <typename T>
+inline bool use_channels_path(const Conv2dParams& p) {
+  return p.x_strides[1] == 1 && p.y_strides[1] == 1 && p.C * static_cast<int64_t>(sizeof(T)) >= 32;
+}
 
 // Output indices o in [0, out) whose tap at offset `tap` (r * dilation) reads inside [0, in):
 // o * stride - pad + tap in [0, in). Returns [lo, hi) with hi >= lo.

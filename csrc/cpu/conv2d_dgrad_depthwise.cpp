@@ -227,7 +227,7 @@ void dgrad_channels(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
 template <typename T>
 void conv2d_dgrad_depthwise(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   if (p.N == 0 || p.C == 0 || p.H == 0 || p.W == 0) return;
-  if (channels_contiguous(p)) dgrad_channels(p, dy, w, dx);
+  if (use_channels_path<T>(p)) dgrad_channels(p, dy, w, dx);
   else dgrad_planes(p, dy, w, dx);
 }
 

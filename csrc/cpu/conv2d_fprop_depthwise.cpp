@@ -145,7 +145,7 @@ void fprop_channels(const Conv2dParams& p, const T* x, const T* w, const T* b, T
 template <typename T>
 void conv2d_fprop_depthwise(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
   if (p.N == 0 || p.K == 0 || p.P == 0 || p.Q == 0) return;
-  if (channels_contiguous(p)) fprop_channels(p, x, w, b, y);
+  if (use_channels_path<T>(p)) fprop_channels(p, x, w, b, y);
   else fprop_planes(p, x, w, b, y);
 }
 

@@ -195,7 +195,7 @@ void conv2d_wgrad_depthwise(const Conv2dParams& p, const T* dy, const T* x, T* d
         dw[k * p.w_strides[0] + (t / p.S) * p.w_strides[2] + (t % p.S) * p.w_strides[3]] = T(0);
     return;
   }
-  if (channels_contiguous(p)) wgrad_channels(p, dy, x, dw);
+  if (use_channels_path<T>(p)) wgrad_channels(p, dy, x, dw);
   else wgrad_planes(p, dy, x, dw);
 }
 
