@@ -22,6 +22,7 @@
 #include <type_traits>
 
 #include "cpu/parallel.h"
+#include "cpu/pool2d_rows.h"
 #include "fastconv/pool.h"
 
 namespace fastconv {
@@ -161,6 +162,8 @@ template <typename T>
 void avg_pool2d_fprop(const Pool2dParams& p, const T* x, T* y) {
   check_pool2d_params(p);
   if (p.N == 0 || p.C == 0 || p.P == 0 || p.Q == 0) return;
+  if constexpr (std::is_same_v<T, float>)
+    if (avg_pool2d_fprop_rows(p, x, y)) return;
   for_each_row(p, p.x_strides, p.x_strides[1], p.P, p.Q * p.kernel_h * p.kernel_w,
                [&](auto lanes, int64_t n, int64_t c0, int64_t cb, int64_t oh) {
                  fprop_row<T, decltype(lanes)::value>(p, x, y, n, c0, cb, oh);
@@ -171,6 +174,8 @@ template <typename T>
 void avg_pool2d_dgrad(const Pool2dParams& p, const T* dy, T* dx) {
   check_pool2d_params(p);
   if (p.N == 0 || p.C == 0 || p.H == 0 || p.W == 0) return;
+  if constexpr (std::is_same_v<T, float>)
+    if (avg_pool2d_dgrad_rows(p, dy, dx)) return;
   // Each input sees about (kernel / stride)^2 windows.
   const int64_t per_input = std::max<int64_t>(1, (p.kernel_h / p.stride_h + 1) * (p.kernel_w / p.stride_w + 1));
   for_each_row(p, p.x_strides, p.y_strides[1], p.H, p.W * per_input,

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cpu/parallel.h"
+#include "cpu/pool2d_rows.h"
 #include "fastconv/pool.h"
 
 namespace fastconv {
@@ -204,6 +205,8 @@ template <typename T>
 void max_pool2d_fprop(const Pool2dParams& p, const T* x, T* y, int64_t* indices) {
   check_pool2d_params(p);
   if (p.N == 0 || p.C == 0 || p.P == 0 || p.Q == 0) return;
+  if constexpr (std::is_same_v<T, float>)
+    if (max_pool2d_fprop_rows(p, x, y, indices)) return;
   fprop_all(p, x, y, indices);
 }
 
@@ -211,6 +214,8 @@ template <typename T>
 void max_pool2d_dgrad(const Pool2dParams& p_in, const T* dy, const T* x, const int64_t* indices, T* dx) {
   check_pool2d_params(p_in);
   if (p_in.N == 0 || p_in.C == 0 || p_in.H == 0 || p_in.W == 0) return;
+  if constexpr (std::is_same_v<T, float>)
+    if (max_pool2d_dgrad_rows(p_in, dy, x, indices, dx)) return;
   Pool2dParams p = p_in;
   const Blocking blk = channel_blocking(p.C, p.dx_strides[1], p.dx_strides[3]);
   const int64_t tasks = p.N * blk.count;
