@@ -51,6 +51,27 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
   // One task per image: used only where a batch gives the threads work (a fixed rule, not the thread
   // count, picks it, so results do not depend on the number of threads).
   if (Cg < cpu::kPanelRows && p.N >= 4) return conv2d_dgrad_col2im(p, dy, w, dx);
+  // Stride 1: the gradient is the forward correlation of dy with the filters rotated by 180 degrees,
+  // channels swapped, padded by dilation * (R - 1) - pad; where the forward's indirect GEMM pays off
+  // (the same rule as in conv2d_fprop_implicit_gemm), run it, one group at a time.
+  const int64_t pad_h2 = p.dilation_h * (p.R - 1) - p.pad_h, pad_w2 = p.dilation_w * (p.S - 1) - p.pad_w;
+  if (p.stride_h == 1 && p.stride_w == 1 && pad_h2 >= 0 && pad_w2 >= 0 &&
+      (p.y_strides[1] == 1 || (Kg >= 16 && p.R * p.S > 1))) {
+    Conv2dParams q;
+    q.N = p.N, q.C = Kg, q.H = p.P, q.W = p.Q, q.K = Cg, q.R = p.R, q.S = p.S, q.P = p.H, q.Q = p.W;
+    q.groups = 1;
+    q.pad_h = pad_h2, q.pad_w = pad_w2;
+    q.dilation_h = p.dilation_h, q.dilation_w = p.dilation_w;
+    for (int i = 0; i < 4; ++i) q.x_strides[i] = p.y_strides[i], q.y_strides[i] = p.x_strides[i];
+    // w'[c, k, r, s] = w[k, c, R - 1 - r, S - 1 - s]
+    q.w_strides[0] = p.w_strides[1], q.w_strides[1] = p.w_strides[0];
+    q.w_strides[2] = -p.w_strides[2], q.w_strides[3] = -p.w_strides[3];
+    for (int64_t g = 0; g < G; ++g)
+      conv2d_fprop_implicit_gemm<T>(q, dy + g * Kg * p.y_strides[1],
+                                    w + g * Kg * p.w_strides[0] + (p.R - 1) * p.w_strides[2] + (p.S - 1) * p.w_strides[3],
+                                    nullptr, dx + g * Cg * p.x_strides[1]);
+    return;
+  }
   constexpr int64_t TP = cpu::kTilePixels;
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
