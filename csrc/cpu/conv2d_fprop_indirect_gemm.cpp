@@ -78,7 +78,7 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
         const T* B = Bp.data() + (g * k_blocks + kb) * b_stride;
         for (int64_t tile = 0; tile < tiles; ++tile) {
           const int64_t rows = std::min(kMR, count - tile * kMR);
-          cpu::igemm_6x64(rows, taps, Cg, ptrs.data() + tile * taps * kMR, B, C, kNR);
+          cpu::igemm_6x64(rows, nk, taps, Cg, ptrs.data() + tile * taps * kMR, B, C, kNR);
           for (int64_t i = 0; i < rows; ++i) {
             T* dst = y + out_offset[tile * kMR + i] + (g * Kg + k0) * ys[1];
             const T* src = C + i * kNR;

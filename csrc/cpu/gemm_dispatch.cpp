@@ -90,7 +90,7 @@ void gemm_nt(int64_t M, int64_t N, int64_t T, const double* A, int64_t lda, cons
 namespace {
 
 template <typename T>
-using IgemmFn = void (*)(int64_t, int64_t, int64_t, const T* const*, const T*, T*, int64_t);
+using IgemmFn = void (*)(int64_t, int64_t, int64_t, int64_t, const T* const*, const T*, T*, int64_t);
 
 template <typename T>
 IgemmFn<T> choose_igemm() {
@@ -107,16 +107,16 @@ IgemmFn<T> choose_igemm() {
 
 }  // namespace
 
-void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, const float* B, float* C,
-                int64_t ldc) {
+void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
+                float* C, int64_t ldc) {
   static const IgemmFn<float> fn = choose_igemm<float>();
-  fn(rows, taps, Cg, a, B, C, ldc);
+  fn(rows, cols, taps, Cg, a, B, C, ldc);
 }
 
-void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const double* const* a, const double* B, double* C,
-                int64_t ldc) {
+void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a, const double* B,
+                double* C, int64_t ldc) {
   static const IgemmFn<double> fn = choose_igemm<double>();
-  fn(rows, taps, Cg, a, B, C, ldc);
+  fn(rows, cols, taps, Cg, a, B, C, ldc);
 }
 
 }  // namespace cpu

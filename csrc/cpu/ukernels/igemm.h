@@ -2,7 +2,7 @@
 // Convolution Algorithm", arXiv:1907.02129), per ISA:
 //
 //   C[i * ldc + n] = sum over tap < taps, c < Cg of a[tap * 6 + i][c] * B[(tap * Cg + c) * 64 + n]
-//   for i < rows (<= 6), n < 64
+//   for i < rows (<= 6), n < 64 (C columns from `cols` on may be left unwritten when cols <= 32)
 //
 // a: for each filter tap, pointers to the 6 output pixels' input pixel vectors (Cg contiguous
 // channels; a zero vector where the tap falls in the padding). B: the packed filters of a block of
@@ -20,10 +20,10 @@ constexpr int64_t kIgemmCols = 64;
 
 #define FASTCONV_IGEMM_DECLARE(ns)                                                                           \
   namespace ns {                                                                                             \
-  void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, const float* B, float* C,  \
-                  int64_t ldc);                                                                              \
-  void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const double* const* a, const double* B, double* C, \
-                  int64_t ldc);                                                                              \
+  void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a,             \
+                  const float* B, float* C, int64_t ldc);                                                    \
+  void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a,            \
+                  const double* B, double* C, int64_t ldc);                                                  \
   }
 FASTCONV_IGEMM_DECLARE(scalar)
 FASTCONV_IGEMM_DECLARE(avx2)
@@ -31,9 +31,10 @@ FASTCONV_IGEMM_DECLARE(avx512)
 #undef FASTCONV_IGEMM_DECLARE
 
 // The selected ISA's kernel.
-void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, const float* B, float* C, int64_t ldc);
-void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const double* const* a, const double* B, double* C,
-                int64_t ldc);
+void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
+                float* C, int64_t ldc);
+void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a, const double* B,
+                double* C, int64_t ldc);
 
 }  // namespace cpu
 }  // namespace fastconv

@@ -1,5 +1,6 @@
-// Indirect GEMM for the AVX-512 path: 6 output pixels x 64 output channels in 24 zmm accumulators;
-// per input channel, 4 loads of B, 6 broadcasts from the pixels' pointers, 24 FMAs.
+// Indirect GEMM for the AVX-512 path: 6 output pixels x 64 output channels in 24 zmm accumulators
+// (x 32 in 12 when a block has at most 32 channels); per input channel, 4 loads of B, 6 broadcasts
+// from the pixels' pointers, 24 FMAs.
 #include <immintrin.h>
 
 #include "igemm.h"
@@ -12,10 +13,14 @@ namespace avx512 {
 #include "igemm_generic.inc"
 #undef FASTCONV_IGEMM_OWN_F32
 
-void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, const float* B, float* C, int64_t ldc) {
-  __m512 acc[6][4];
+namespace {
+
+// NV vectors of 16 output channels (NV = 4: 64 channels, NV = 2: 32).
+template <int NV>
+void igemm_6xNV(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, const float* B, float* C, int64_t ldc) {
+  __m512 acc[6][NV];
   for (int i = 0; i < 6; ++i)
-    for (int n = 0; n < 4; ++n) acc[i][n] = _mm512_setzero_ps();
+    for (int n = 0; n < NV; ++n) acc[i][n] = _mm512_setzero_ps();
   for (int64_t tap = 0; tap < taps; ++tap) {
     const float* a0 = a[tap * 6 + 0];
     const float* a1 = a[tap * 6 + 1];
@@ -25,15 +30,12 @@ void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, c
     const float* a5 = a[tap * 6 + 5];
     const float* b = B + tap * Cg * kIgemmCols;
     for (int64_t c = 0; c < Cg; ++c, b += kIgemmCols) {
-      const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32),
-                   b3 = _mm512_loadu_ps(b + 48);
-#define FASTCONV_IGEMM_ROW(i, ai_ptr)                                \
-  {                                                                 \
-    const __m512 ai = _mm512_set1_ps(ai_ptr[c]);                    \
-    acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);                 \
-    acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);                 \
-    acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]);                 \
-    acc[i][3] = _mm512_fmadd_ps(ai, b3, acc[i][3]);                 \
+      __m512 bv[NV];
+      for (int n = 0; n < NV; ++n) bv[n] = _mm512_loadu_ps(b + 16 * n);
+#define FASTCONV_IGEMM_ROW(i, ai_ptr)                                                     \
+  {                                                                                      \
+    const __m512 ai = _mm512_set1_ps(ai_ptr[c]);                                         \
+    for (int n = 0; n < NV; ++n) acc[i][n] = _mm512_fmadd_ps(ai, bv[n], acc[i][n]);      \
   }
       FASTCONV_IGEMM_ROW(0, a0)
       FASTCONV_IGEMM_ROW(1, a1)
@@ -45,7 +47,17 @@ void igemm_6x64(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, c
     }
   }
   for (int64_t i = 0; i < rows; ++i)
-    for (int n = 0; n < 4; ++n) _mm512_storeu_ps(C + i * ldc + 16 * n, acc[i][n]);
+    for (int n = 0; n < NV; ++n) _mm512_storeu_ps(C + i * ldc + 16 * n, acc[i][n]);
+}
+
+}  // namespace
+
+void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
+                float* C, int64_t ldc) {
+  if (cols <= 32)
+    igemm_6xNV<2>(rows, taps, Cg, a, B, C, ldc);
+  else
+    igemm_6xNV<4>(rows, taps, Cg, a, B, C, ldc);
 }
 
 }  // namespace avx512
