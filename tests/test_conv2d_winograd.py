@@ -1,7 +1,9 @@
-"""conv2d forward with algorithm="winograd" (F(4x4, 3x3)) against the float64 reference.
+"""conv2d with algorithm="winograd" (F(4x4, 3x3)) against the float64 reference.
 
-Winograd trades multiplications for transforms whose rounding error is larger than a direct sum's,
-so its tolerance is wider than the other algorithms' (by the factor C_WINOGRAD below)."""
+Winograd trades multiplications for transforms whose rounding error is larger than a direct sum's.
+algorithm="auto" picks it for float32 only because that error stays inside the tolerance every
+algorithm is held to (C_WINOGRAD is the same factor as conv_cases.check_all_passes'), which these
+tests check on several data distributions."""
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from fastconv.testing.tolerances import assert_close
 
 from conv_cases import to_layout, to_nchw
 
-C_WINOGRAD = 64.0
+C_WINOGRAD = 8.0
 
 CASES = [
     # (N, C, H, W, K, padding, groups)
@@ -108,3 +110,30 @@ def test_backward(case, layout, dtype):
     want = fc.conv2d_backward(dy, x, w, b, 1, padding, 1, groups, layout=layout)
     np.testing.assert_array_equal(dw, want[1])
     np.testing.assert_array_equal(db, want[2])
+
+
+@pytest.mark.parametrize("dist", ["normal", "uniform01", "lognormal"])
+@pytest.mark.parametrize("C, K", [(16, 16), (64, 64), (256, 128)])
+def test_float32_error_inside_the_common_tolerance(dist, C, K):
+    """The condition under which algorithm="auto" may choose Winograd."""
+    rng = np.random.default_rng(C + K)
+    shape = (2, C, 12, 12)
+    x = {"normal": rng.standard_normal(shape), "uniform01": rng.random(shape),
+         "lognormal": rng.lognormal(0, 2, shape)}[dist].astype(np.float32)
+    w = rng.standard_normal((K, C, 3, 3)).astype(np.float32)
+    y = fc.conv2d(x, w, None, 1, 1, algorithm="winograd")
+    assert_close(y, ref.conv2d(x.astype(np.float64), w.astype(np.float64), None, 1, 1), C * 9, np.float32, c=8.0)
+
+
+def test_auto_picks_winograd_for_large_float32_layers_only():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 32, 16, 16)).astype(np.float32)
+    w = rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
+    auto = fc.conv2d(x, w, None, 1, 1)
+    assert auto.tobytes() == fc.conv2d(x, w, None, 1, 1, algorithm="winograd").tobytes()
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    assert fc.conv2d(x64, w64, None, 1, 1).tobytes() == fc.conv2d(x64, w64, None, 1, 1,
+                                                                   algorithm="implicit_gemm").tobytes()
+    small = x[:, :8]
+    assert fc.conv2d(small, w[:, :8], None, 1, 1).tobytes() == fc.conv2d(small, w[:, :8], None, 1, 1,
+                                                                         algorithm="implicit_gemm").tobytes()

@@ -1,5 +1,6 @@
 // conv2d entry points: check the problem once, then pick an algorithm (conv2d_algorithms.h).
 #include <stdexcept>
+#include <type_traits>
 
 #include "conv2d_algorithms.h"
 
@@ -7,7 +8,18 @@ namespace fastconv {
 
 namespace {
 
+// Winograd F(4x4, 3x3) where it is both faster (enough channels to amortise the transforms, enough
+// 4x4 tiles per image to waste little) and accurate enough: its float32 error stays inside the
+// tolerance the tests hold every algorithm to (tests/test_conv2d_winograd.py). float64 keeps the
+// direct sums.
+template <typename T>
+bool winograd_preferred(const Conv2dParams& p) {
+  return std::is_same<T, float>::value && conv2d_winograd_applies(p) && p.C_per_group() >= 16 &&
+         p.K_per_group() >= 16 && p.P >= 8 && p.Q >= 8 && p.H >= 8 && p.W >= 8;
+}
+
 // The algorithm a call runs: the one asked for when it applies to the shape, else the best for it.
+template <typename T>
 Conv2dAlgorithm choose(const Conv2dParams& p) {
   switch (p.algorithm) {
     case Conv2dAlgorithm::implicit_gemm: return Conv2dAlgorithm::implicit_gemm;
@@ -19,10 +31,8 @@ Conv2dAlgorithm choose(const Conv2dParams& p) {
         throw std::invalid_argument("conv2d: algorithm='direct' applies only to depthwise problems (groups == in_channels)");
       return Conv2dAlgorithm::direct;
     case Conv2dAlgorithm::automatic:
-      // Depthwise proper (C > 1); a single input channel with many filters (groups == C == 1) is a
-      // plain convolution, where the GEMM paths are as fast or faster (measured: dgrad 1.2-5x).
-      return conv2d_is_depthwise(p) && (p.C > 1 || p.K == 1) ? Conv2dAlgorithm::direct
-                                                             : Conv2dAlgorithm::implicit_gemm;
+      if (conv2d_is_depthwise(p)) return Conv2dAlgorithm::direct;
+      return winograd_preferred<T>(p) ? Conv2dAlgorithm::winograd : Conv2dAlgorithm::implicit_gemm;
     default: throw std::invalid_argument("conv2d: algorithm not available for this problem");
   }
 }
@@ -42,7 +52,7 @@ bool conv2d_algorithm_supported(const Conv2dParams& p, Conv2dAlgorithm algorithm
 template <typename T>
 void conv2d_fprop(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
   check_conv2d_params(p);
-  switch (choose(p)) {
+  switch (choose<T>(p)) {
     case Conv2dAlgorithm::winograd: conv2d_fprop_winograd(p, x, w, b, y); break;
     case Conv2dAlgorithm::direct: conv2d_fprop_depthwise(p, x, w, b, y); break;
     default: conv2d_fprop_implicit_gemm(p, x, w, b, y);
@@ -52,7 +62,7 @@ void conv2d_fprop(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
 template <typename T>
 void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   check_conv2d_params(p);
-  switch (choose(p)) {
+  switch (choose<T>(p)) {
     case Conv2dAlgorithm::direct: conv2d_dgrad_depthwise(p, dy, w, dx); break;
     case Conv2dAlgorithm::winograd:
       // Padding above 2 leaves no Winograd form of the gradient: the implicit GEMM computes it.
@@ -69,7 +79,7 @@ void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
 template <typename T>
 void conv2d_wgrad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   check_conv2d_params(p);
-  switch (choose(p)) {
+  switch (choose<T>(p)) {
     case Conv2dAlgorithm::direct: conv2d_wgrad_depthwise(p, dy, x, dw); break;
     default: conv2d_wgrad_implicit_gemm(p, dy, x, dw);
   }
