@@ -20,6 +20,11 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
 // conv2d_dgrad_implicit_gemm).
 template <typename T>
 void conv2d_dgrad_col2im(const Conv2dParams& p, const T* dy, const T* w, T* dx);
+// Backward-weight when x and dy store channels contiguously (NHWC), chosen inside
+// conv2d_wgrad_implicit_gemm.
+bool conv2d_wgrad_channels_last_applies(const Conv2dParams& p);
+template <typename T>
+void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 template <typename T>
 void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 

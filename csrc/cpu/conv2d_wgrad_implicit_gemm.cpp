@@ -30,6 +30,7 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
   const int64_t RS = p.R * p.S, J = Cg * RS, NPQ = p.N * p.P * p.Q;
   if (p.K == 0 || J == 0) return;
+  if (conv2d_wgrad_channels_last_applies(p)) return conv2d_wgrad_channels_last(p, dy, x, dw);
 
   // Reduction chunks of one gemm_nt call: shorter when many dy rows must stay in cache at once.
   const int64_t chunk = Kg > 128 ? 512 : 1024;
