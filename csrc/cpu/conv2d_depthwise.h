@@ -94,8 +94,21 @@ inline int64_t band_rows(int64_t total, int64_t step, int64_t extra, int64_t row
   return std::max<int64_t>(1, std::min(total, band));
 }
 
+// Prefetches the cache lines of n elements at a stride (whole lines when the stride is 1).
+template <typename T>
+inline void prefetch_row(const T* p, int64_t n, int64_t stride, bool for_write = false) {
+  const char* a = reinterpret_cast<const char*>(p);
+  const int64_t step = stride == 1 ? 64 : stride * static_cast<int64_t>(sizeof(T));
+  const int64_t bytes = n * stride * static_cast<int64_t>(sizeof(T));
+  if (step <= 0) return;
+  for (int64_t off = 0; off < bytes; off += step) {
+    if (for_write) __builtin_prefetch(a + off, 1, 3);
+    else __builtin_prefetch(a + off, 0, 3);
+  }
+}
+
 constexpr int64_t kStageBudget = 16384;      // elements per staged band (64 KiB of float)
-constexpr int64_t kWgradChunkPixels = 4096;  // output pixels per wgrad partial sum (fixed: determinism)
+constexpr int64_t kWgradChunkPixels = 2048;  // output pixels per wgrad partial sum (fixed: determinism)
 
 }  // namespace depthwise
 }  // namespace cpu

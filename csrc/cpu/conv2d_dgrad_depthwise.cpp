@@ -148,7 +148,7 @@ void dgrad_channels(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
       for (int64_t c = 0; c < C; ++c)
         wt[(m * RS + t) * C + c] = w[(c * M + m) * ws[0] + (t / S) * ws[2] + (t % S) * ws[3]];
   const int64_t plane_row = p.Q * C;
-  const int64_t band = direct ? 1 : dgrad_band(p, M * plane_row, 4 * kStageBudget);
+  const int64_t band = direct ? std::min<int64_t>(p.H, 8) : dgrad_band(p, M * plane_row, 4 * kStageBudget);
   const int64_t bands = ceil_div(p.H, band);
 
   parallel_for(0, p.N * bands, 1, [&](int64_t lo, int64_t hi) {
@@ -180,6 +180,11 @@ void dgrad_channels(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
       for (int64_t h = h0; h < h1; ++h) {
         for (int64_t r = 0; r < p.R; ++r) src_row[r] = source_row(p, h, r);
         T* dxr = dx + n * xs[0] + h * xs[2];
+        if (direct && h + 1 < h1) {  // the next row's newest dy row, and its dx row
+          const int64_t pr = source_row(p, h + 1, 0);
+          if (pr >= 0) prefetch_row(dyn + pr * ys[2], p.Q * ys[3], 1);
+          prefetch_row(dxr + xs[2], p.W * xs[3], 1, true);
+        }
         for (int64_t phi = 0; phi < static_cast<int64_t>(phase.size()); ++phi) {
           const PhaseTaps& pt = phase[phi];
           const int64_t count = ceil_div(p.W - phi, sw);

@@ -80,7 +80,7 @@ void fprop_channels(const Conv2dParams& p, const T* x, const T* w, const T* b, T
   for (int64_t k = 0; b && k < K; ++k) bias[k] = b[k * p.b_stride];
   const T* bptr = b ? bias.data() : nullptr;
   const int64_t row_elems = p.W * K;
-  const int64_t band = direct ? 1 : band_rows(p.P, sh, (p.R - 1) * dh, row_elems, 4 * kStageBudget);
+  const int64_t band = direct ? std::min<int64_t>(p.P, 8) : band_rows(p.P, sh, (p.R - 1) * dh, row_elems, 4 * kStageBudget);
   const int64_t bands = ceil_div(p.P, band);
   const Span inner = interior_outputs(p);
 
@@ -112,6 +112,11 @@ void fprop_channels(const Conv2dParams& p, const T* x, const T* w, const T* b, T
                                          : stage.data() + (h - h_first) * row_elems;
         }
         T* yr = y + n * ys[0] + pp * ys[2];
+        if (direct && pp + 1 < p1) {  // the next row's new input row, and its output row
+          const int64_t hn = (pp + 1) * sh - p.pad_h + (p.R - 1) * dh;
+          if (hn >= 0 && hn < p.H) prefetch_row(xn + hn * xs[2], p.W * xs[3], 1);
+          prefetch_row(yr + ys[2], p.Q * ys[3], 1, true);
+        }
         if (inner.hi > inner.lo) {
           int64_t nt = 0;
           for (int64_t r = 0; r < p.R; ++r)

@@ -63,11 +63,24 @@ void wgrad_planes(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const Chunks chunks(p);
   std::vector<T> part(static_cast<size_t>(p.C * chunks.count * M * RS));
 
+  // The next task's x and dy rows start coming from memory while this task computes.
+  auto prefetch_task = [&](int64_t task) {
+    const int64_t c = task / chunks.count, ch = task % chunks.count;
+    chunks.for_segments(p, ch, [&](int64_t n, int64_t pa, int64_t pb) {
+      const int64_t h0 = std::max<int64_t>(0, pa * sh - p.pad_h);
+      const int64_t h1 = std::min(p.H, (pb - 1) * sh - p.pad_h + (p.R - 1) * dh + 1);
+      for (int64_t h = h0; h < h1; ++h) prefetch_row(x + n * xs[0] + c * xs[1] + h * xs[2], p.W, xs[3]);
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t i = pa; i < pb; ++i) prefetch_row(dy + n * ys[0] + (c * M + m) * ys[1] + i * ys[2], p.Q, ys[3]);
+    });
+  };
+
   parallel_for(0, p.C * chunks.count, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> stage, dyt(ys[3] == 1 ? 0 : band * p.Q), sums(M * RS), res(RS);
     std::vector<const T*> in(RS);
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t c = task / chunks.count, ch = task % chunks.count;
+      if (task + 1 < hi) prefetch_task(task + 1);
       std::fill(sums.begin(), sums.end(), T(0));
       chunks.for_segments(p, ch, [&](int64_t n, int64_t pa, int64_t pb) {
         const T* xc = x + n * xs[0] + c * xs[1];
@@ -106,10 +119,11 @@ void wgrad_planes(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
 
 // Channels: task = (block of kBlock output channels, chunk); partial sums part[ch][t][k] accumulate
 // in place, pixel by pixel in order. With M == 1 the taps point straight into x; with M > 1 the
-// band's input rows are staged with channel k holding x's channel k / M.
+// band's input rows are staged with channel k holding x's channel k / M. The block is wide: tasks
+// that split a pixel's channels would each fetch the pixel's cache lines from memory.
 template <typename T>
 void wgrad_channels(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
-  constexpr int64_t kBlock = 64;
+  constexpr int64_t kBlock = 256;
   const int64_t K = p.K, M = K / p.C, S = p.S, RS = p.R * p.S;
   const int64_t sh = p.stride_h, sw = p.stride_w, dh = p.dilation_h, dwl = p.dilation_w;
   const int64_t *xs = p.x_strides, *ys = p.y_strides;
@@ -152,6 +166,11 @@ void wgrad_channels(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
                                              : stage.data() + (h - h_first) * p.W * nk;
             }
             const T* dyr = dy + n * ys[0] + pp * ys[2] + k0;
+            if (direct && pp + 1 < p1) {  // the next row's newest input row, and its dy row
+              const int64_t hn = (pp + 1) * sh - p.pad_h + (p.R - 1) * dh;
+              if (hn >= 0 && hn < p.H) prefetch_row(xn + hn * xs[2] + k0, p.W * xs[3], 1);
+              prefetch_row(dyr + ys[2], p.Q * ys[3], 1);
+            }
             if (inner.hi > inner.lo) {
               int64_t nt = 0;
               for (int64_t r = 0; r < p.R; ++r)
