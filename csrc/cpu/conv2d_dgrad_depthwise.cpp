@@ -70,6 +70,12 @@ void dgrad_planes(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const int64_t bands = ceil_div(p.H, band);
   const int64_t *xs = p.x_strides, *ys = p.y_strides, *ws = p.w_strides;
   const int64_t col_phases = std::min(sw, p.W);
+  // 3x3, stride 1, dilation 1, one channel per group, unit-stride dx rows: dx row h0 + i, flipped tap
+  // (r', s') = (2 - r, 2 - s) reads staged dy row i + r' (p_lo = h0 + pad_h - 2), column
+  // Lq + pad_w - 2 + s' + v (Lq = 2).
+  const bool grid3 = M == 1 && p.R == 3 && S == 3 && sh == 1 && sw == 1 && p.dilation_h == 1 &&
+                     p.dilation_w == 1 && xs[3] == 1;
+  const int64_t flipped_cols[3] = {Lq + p.pad_w - 2, Lq + p.pad_w - 1, Lq + p.pad_w};
   std::vector<PhaseTaps> cols(col_phases);
   for (int64_t phi = 0; phi < col_phases; ++phi) cols[phi].build(p, phi);
 
@@ -101,6 +107,13 @@ void dgrad_planes(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
           else for (int64_t q = 0; q < p.Q; ++q) dst[Lq + q] = src[q * ys[3]];
           std::fill(dst + Lq + p.Q, dst + row_len, T(0));
         }
+      }
+      if (grid3) {  // stride 1, 3x3: the flipped filter over consecutive dy rows, two dx rows per pass
+        T wf[9];
+        for (int64_t t = 0; t < 9; ++t) wf[t] = wall[8 - t];
+        cpu::dwconv_rows_3x3(stage.data(), row_len, flipped_cols, wf, T(0), dx + n * xs[0] + c * xs[1] + h0 * xs[2],
+                             xs[2], h1 - h0, p.W);
+        continue;
       }
       for (int64_t psi = 0; psi < std::min(sh, h1 - h0); ++psi) {
         const int64_t ha = h0 + psi, rows = ceil_div(h1 - ha, sh);

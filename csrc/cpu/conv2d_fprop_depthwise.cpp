@@ -28,6 +28,9 @@ void fprop_planes(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
   std::vector<int64_t> tap_offset(RS);
   for (int64_t r = 0; r < p.R; ++r)
     for (int64_t s = 0; s < S; ++s) tap_offset[r * S + s] = r * dh * row_len + row.offset(s * p.dilation_w);
+  // 3x3 with consecutive input rows: two output rows per pass share their input rows.
+  const bool grid3 = p.R == 3 && S == 3 && sh == 1 && dh == 1;
+  const int64_t col_off[3] = {tap_offset[0], tap_offset[1 % RS], tap_offset[2 % RS]};
 
   parallel_for(0, p.N * p.C * bands, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> stage, wk(RS), tmp(p.Q);
@@ -50,6 +53,10 @@ void fprop_planes(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
         for (int64_t t = 0; t < RS; ++t) wk[t] = w[k * ws[0] + (t / S) * ws[2] + (t % S) * ws[3]];
         const T bias = b ? b[k * p.b_stride] : T(0);
         T* yk = y + n * ys[0] + k * ys[1] + p0 * ys[2];
+        if (ys[3] == 1 && grid3) {
+          cpu::dwconv_rows_3x3(stage.data(), row_len, col_off, wk.data(), bias, yk, ys[2], p1 - p0, p.Q);
+          continue;
+        }
         if (ys[3] == 1) {
           cpu::dwconv_rows(RS, in.data(), sh * row_len, wk.data(), bias, yk, ys[2], p1 - p0, p.Q);
           continue;

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "dwconv.h"
 
@@ -24,6 +25,7 @@ template <>
 struct Vec<float> {
   using reg = __m256;
   static constexpr int L = 8;
+  static constexpr int kGridVectors = 2;
   static __m256i mask(int n) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask32 + 8 - n)); }
   static reg zero() { return _mm256_setzero_ps(); }
   static reg set1(float x) { return _mm256_set1_ps(x); }
@@ -45,6 +47,7 @@ template <>
 struct Vec<double> {
   using reg = __m256d;
   static constexpr int L = 4;
+  static constexpr int kGridVectors = 2;
   static __m256i mask(int n) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask64 + 4 - n)); }
   static reg zero() { return _mm256_setzero_pd(); }
   static reg set1(double x) { return _mm256_set1_pd(x); }

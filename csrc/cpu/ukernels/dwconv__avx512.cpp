@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "dwconv.h"
 
@@ -20,6 +21,7 @@ template <>
 struct Vec<float> {
   using reg = __m512;
   static constexpr int L = 16;
+  static constexpr int kGridVectors = 4;
   static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
   static reg zero() { return _mm512_setzero_ps(); }
   static reg set1(float x) { return _mm512_set1_ps(x); }
@@ -41,6 +43,7 @@ template <>
 struct Vec<double> {
   using reg = __m512d;
   static constexpr int L = 8;
+  static constexpr int kGridVectors = 4;
   static __mmask8 mask(int n) { return static_cast<__mmask8>((1u << n) - 1u); }
   static reg zero() { return _mm512_setzero_pd(); }
   static reg set1(double x) { return _mm512_set1_pd(x); }

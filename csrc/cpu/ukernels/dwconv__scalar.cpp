@@ -1,6 +1,7 @@
 // Portable depthwise convolution loops (dwconv.h): one lane, what every CPU runs when no vector
 // path applies (and aarch64 until it has NEON loops).
 #include <cstdint>
+#include <type_traits>
 
 #include "dwconv.h"
 
@@ -14,6 +15,7 @@ template <typename T>
 struct Vec {
   using reg = T;
   static constexpr int L = 1;
+  static constexpr int kGridVectors = 2;
   static reg zero() { return T(0); }
   static reg set1(T x) { return x; }
   static reg load(const T* p) { return *p; }
