@@ -23,18 +23,9 @@ void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const T* x, const T* w, c
   // (A 1x1 filter's patch rows are x's own rows, copied contiguously: no gain there.)
   if (Cg >= 16 && RS > 1) {
     std::vector<T> xt(static_cast<size_t>(p.N * p.H * p.W * p.C));
-    parallel_for(0, p.N * p.H, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t nh = lo; nh < hi; ++nh) {
-        const int64_t n = nh / p.H, h = nh % p.H;
-        const T* src = x + n * p.x_strides[0] + h * p.x_strides[2];
-        T* dst = xt.data() + nh * p.W * p.C;
-        for (int64_t c0 = 0; c0 < p.C; c0 += 16)
-          for (int64_t v = 0; v < p.W; ++v)
-            for (int64_t c = c0; c < std::min(p.C, c0 + 16); ++c) dst[v * p.C + c] = src[c * p.x_strides[1] + v * p.x_strides[3]];
-      }
-    });
+    cpu::copy_to_channels_last(x, p.N, p.C, p.H, p.W, p.x_strides, xt.data());
     Conv2dParams q = p;
-    q.x_strides[0] = p.H * p.W * p.C, q.x_strides[1] = 1, q.x_strides[2] = p.W * p.C, q.x_strides[3] = p.C;
+    cpu::channels_last_strides(p.C, p.H, p.W, q.x_strides);
     return conv2d_fprop_indirect_gemm(q, xt.data(), w, b, y);
   }
 

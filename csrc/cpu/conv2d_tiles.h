@@ -110,5 +110,39 @@ void scatter_runs(const T* src, const std::vector<PixelRun>& runs, const OutMap&
   }
 }
 
+// A channels-last copy of a (N, C, H, W) tensor with any strides: dst[((n * H + h) * W + w) * C + c].
+// `strides` are (n, c, h, w) element strides. Parallel over (n, h) rows.
+template <typename T>
+void copy_to_channels_last(const T* src, int64_t N, int64_t C, int64_t H, int64_t W, const int64_t* strides,
+                           T* dst);
+
+}  // namespace cpu
+}  // namespace fastconv
+
+#include "parallel.h"
+
+namespace fastconv {
+namespace cpu {
+
+template <typename T>
+void copy_to_channels_last(const T* src, int64_t N, int64_t C, int64_t H, int64_t W, const int64_t* strides,
+                           T* dst) {
+  parallel_for(0, N * H, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t nh = lo; nh < hi; ++nh) {
+      const T* row = src + (nh / H) * strides[0] + (nh % H) * strides[2];
+      T* out = dst + nh * W * C;
+      // Blocks of 16 channels: 16 source rows read along w, 16 contiguous values written per pixel.
+      for (int64_t c0 = 0; c0 < C; c0 += 16)
+        for (int64_t v = 0; v < W; ++v)
+          for (int64_t c = c0; c < std::min(C, c0 + 16); ++c) out[v * C + c] = row[c * strides[1] + v * strides[3]];
+    }
+  });
+}
+
+// Element strides (n, c, h, w) of the copy above.
+inline void channels_last_strides(int64_t C, int64_t H, int64_t W, int64_t* strides) {
+  strides[0] = H * W * C, strides[1] = 1, strides[2] = W * C, strides[3] = C;
+}
+
 }  // namespace cpu
 }  // namespace fastconv
