@@ -31,6 +31,7 @@ CASES = {
 
 
 def copy_bandwidth(reps: int) -> float:
+    """Read + write GB/s of a 64 MiB NumPy copy (median)."""
     src = np.random.default_rng(0).standard_normal(64 * 2**20 // 4, dtype=np.float32)
     dst = np.empty_like(src)
     ts = []
@@ -42,7 +43,7 @@ def copy_bandwidth(reps: int) -> float:
 
 
 def interleaved(fns, reps: int):
-    """Median seconds of each fn, called A B A B ..."""
+    """(median, min) seconds of each fn, called A B A B ..."""
     for f in fns:
         f()
     times = [[] for _ in fns]
@@ -51,7 +52,7 @@ def interleaved(fns, reps: int):
             t = time.perf_counter()
             f()
             times[i].append(time.perf_counter() - t)
-    return [statistics.median(t) for t in times]
+    return [(statistics.median(t), min(t)) for t in times]
 
 
 def nchw(a, layout):
@@ -120,7 +121,7 @@ def main():
     a = ap.parse_args()
     print(f"fastconv {fc.build_info()['cpu_isa_selected']}, torch {torch.__version__}")
     print(f"{'case':15} {'layout':6} {'pass':8} {'thr':>3} {'fc ms':>8} {'torch ms':>8} {'ratio':>7} "
-          f"{'GB/s':>6} {'%copy':>6}")
+          f"{'GB/s':>6} {'%copy':>6}   (min: fc, torch, ratio, %copy)")
     for threads in [int(t) for t in a.threads.split(",")]:
         fc.set_num_threads(threads)
         torch.set_num_threads(threads)
@@ -131,10 +132,12 @@ def main():
                 for pname, f_fc, f_t, nbytes in rows_for(name, layout, a.reps):
                     if a.passes and pname not in a.passes:
                         continue
-                    t_fc, t_t = interleaved([f_fc, f_t], a.reps)
+                    (t_fc, m_fc), (t_t, m_t) = interleaved([f_fc, f_t], a.reps)
                     gbs = nbytes / t_fc / 1e9
                     print(f"{name:15} {layout:6} {pname:8} {threads:3d} {t_fc * 1e3:8.3f} {t_t * 1e3:8.3f} "
-                          f"{t_t / t_fc:6.2f}x {gbs:6.1f} {100 * gbs / copy_bw:5.0f}%", flush=True)
+                          f"{t_t / t_fc:6.2f}x {gbs:6.1f} {100 * gbs / copy_bw:5.0f}%   "
+                          f"({m_fc * 1e3:.3f}, {m_t * 1e3:.3f}, {m_t / m_fc:.2f}x, "
+                          f"{100 * nbytes / m_fc / 1e9 / copy_bw:.0f}%)", flush=True)
 
 
 if __name__ == "__main__":

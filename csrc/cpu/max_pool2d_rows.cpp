@@ -1,13 +1,17 @@
 // Max pooling by rows (pool2d_rows.h), float32.
 //   x, dx: (N, C, H, W)    y, dy, indices: (N, C, P, Q)
 //
-// Forward: before an item runs, its input rows are scanned for NaN; without any, the kernels use a
-// plain maximum (`v > best ? v : best`, the same result as torch's rule when nothing is NaN).
-// Backward: dx rows are gathered (pool2d.h). With indices given, each is narrowed to int32 (-1 when
-// outside the plane) and counted; if some in-plane index was not found inside its own window (an
-// index array from elsewhere), the unit is redone as the generic code does it: zero, then add each
-// dy at its index in (oh, ow) order. Without indices the argmax is recomputed row by row, and always
-// lies in its window.
+// Forward: the kernels use a plain maximum (`v > best ? v : best`, torch's rule when nothing is NaN)
+// unless a window row holds a NaN (planar: found while copying the row; NHWC: rows scanned as the
+// windows first reach them).
+// Backward, planar (dense dx planes): a scatter per plane, dy added at each flat index in (oh, ow)
+// order, as the generic code does (dgrad_planar_scatter).
+// Backward, NHWC: dx rows are gathered over channel vectors (pool2d.h). With indices given, each is
+// narrowed to int32 (-1 when outside the plane) and counted; if some in-plane index was not found
+// inside its own window (an index array from elsewhere), the unit is redone as the generic code does
+// it: zero, then add each dy at its index in (oh, ow) order.
+// Without indices the argmax is recomputed row by row; it always lies in its window (dilation 1 and
+// padding <= kernel / 2 leave no window without an inside tap).
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -20,7 +24,9 @@ namespace {
 
 using namespace pool_rows;
 
-// Copies n elements src[i * stride] to dst[i].
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Copies n elements src[i * stride] to dst[i], and back.
 template <typename T>
 void gather_copy(const T* src, int64_t stride, int64_t n, T* dst) {
   if (stride == 1) std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(T));
@@ -33,25 +39,24 @@ void scatter_copy(const T* src, int64_t n, T* dst, int64_t stride) {
   for (int64_t i = 0; i < n; ++i) dst[i * stride] = src[i];
 }
 
-// Whether row h of a unit holds a NaN. Planar: W contiguous values; NHWC: W pixels (xs_w apart) of C
-// contiguous channels.
+// Whether row h of a unit holds a NaN. NHWC: W pixels (xs_w apart) of C contiguous channels.
 bool row_has_nan(const cpu::Pool2dKernels& k, const float* row, int64_t W, int64_t C, int64_t xs_w) {
-  if (C == 1 || xs_w == C) return k.any_nan(row, W * C, 1);
+  if (xs_w == C) return k.any_nan(row, W * C, 1);
   for (int64_t w = 0; w < W; ++w)
     if (k.any_nan(row + w * xs_w, C, 1)) return true;
   return false;
 }
 
-// Scans input rows for NaN as the output rows first need them (each row once, just before its first
-// use, so the scan streams memory while the previous rows' arithmetic runs). Windows move forward.
+// Scans NHWC input rows for NaN as the output rows first need them (each row once, just before its
+// first use). Windows move forward; reset() before each unit.
 struct NanRows {
   const cpu::Pool2dKernels& k;
-  const float* base;
   int64_t row_stride, W, C, xs_w;
   int64_t next = std::numeric_limits<int64_t>::min(), last_nan = std::numeric_limits<int64_t>::min();
 
-  // Whether rows [h_first, h_last] hold a NaN.
-  bool any(int64_t h_first, int64_t h_last) {
+  void reset() { next = last_nan = std::numeric_limits<int64_t>::min(); }
+  // Whether rows [h_first, h_last] of the unit at base hold a NaN.
+  bool any(const float* base, int64_t h_first, int64_t h_last) {
     for (int64_t h = std::max(next, h_first); h <= h_last; ++h)
       if (row_has_nan(k, base + h * row_stride, W, C, xs_w)) last_nan = h;
     next = std::max(next, h_last + 1);
@@ -67,86 +72,94 @@ void empty_row(const Pool2dParams& p, int64_t first_h, float* y, int64_t y_qs, i
     int64_t slo, shi;
     inside_taps(w0, p.kernel_w, p.dilation_w, p.W, slo, shi);
     for (int64_t c = 0; c < channels; ++c) {
-      y[q * y_qs + c * y_cs] = -std::numeric_limits<float>::infinity();
+      y[q * y_qs + c * y_cs] = kNegInf;
       if (idx) idx[q * i_qs + c * i_cs] = first_h * p.W + (w0 + slo * p.dilation_w);
     }
   }
 }
 
-void fprop_planar(const Pool2dParams& p, const float* x, float* y, int64_t* indices) {
-  const cpu::Pool2dKernels& k = cpu::pool2d_kernels();
-  cpu::PoolRowGeom g = row_geom(p);
-  const PlanarLayout layout(p, k.lanes);
-  layout.apply(g);
+// Per-chunk buffers of the forward passes.
+struct FpropScratch {
+  PaddedRows rows;  // planar
+  NanRows nan;      // NHWC
+  std::vector<int64_t> hs;
+  std::vector<const float*> ptrs;
+  std::vector<float> ybuf;
+  std::vector<int64_t> ibuf;
+};
+
+void fprop_planar(const Plan& plan, const float* x, float* y, int64_t* indices) {
+  const Pool2dParams& p = plan.p;
+  const cpu::Pool2dKernels& k = plan.k;
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
   const int64_t* is = p.i_strides;
-  const bool y_direct = ys[3] == 1, i_direct = !indices || is[3] == 1;
-  for_each_item(p.N * p.C, p.P, p.Q * p.kernel_h * p.kernel_w, true, [&](int64_t u, int64_t oa, int64_t ob) {
+  // Rows go straight to y and the indices when they have unit q stride, else through scratch rows.
+  const bool direct = ys[3] == 1 && (!indices || is[3] == 1);
+  const int64_t chunk = direct ? p.P : std::min<int64_t>(p.P, 16);
+  const cpu::PoolIdx ik = indices ? cpu::PoolIdx::i64 : cpu::PoolIdx::none;
+  auto scratch = [&] {
+    return FpropScratch{PaddedRows(plan, kNegInf), NanRows{k, 0, 0, 0, 0}, {}, {},
+                        std::vector<float>(direct ? 0 : static_cast<size_t>(chunk * p.Q)),
+                        std::vector<int64_t>(direct || !indices ? 0 : static_cast<size_t>(chunk * p.Q))};
+  };
+  for_each_item(p.N * p.C, p.P, p.Q * p.kernel_h * p.kernel_w, true, scratch,
+                [&](FpropScratch& s, int64_t u, int64_t oa, int64_t ob) {
     const int64_t n = u / p.C, c = u % p.C;
-    const float* plane = x + (n * xs[0] + c * xs[1]);
-    PaddedRows rows(p, layout, k.lanes, -std::numeric_limits<float>::infinity());
-    std::vector<int64_t> hs(static_cast<size_t>(p.kernel_h));
-    std::vector<const float*> ptrs(static_cast<size_t>(p.kernel_h));
-    std::vector<float> ybuf(y_direct ? 0 : static_cast<size_t>(p.Q));
-    std::vector<int64_t> ibuf(i_direct ? 0 : static_cast<size_t>(p.Q));
-    for (int64_t oh = oa; oh < ob; ++oh) {
-      float* yrow = y + (n * ys[0] + c * ys[1] + oh * ys[2]);
-      int64_t* irow = indices ? indices + (n * is[0] + c * is[1] + oh * is[2]) : nullptr;
-      int64_t first_h;
-      const int64_t nrows = window_rows(p, oh, plane, xs[2], hs.data(), ptrs.data(), &first_h);
-      if (nrows == 0) {
-        empty_row(p, first_h, yrow, ys[3], irow, indices ? is[3] : 0, 1, 0, 0);
-        continue;
+    float* yp = y + (n * ys[0] + c * ys[1]);
+    int64_t* ip = indices ? indices + (n * is[0] + c * is[1]) : nullptr;
+    s.rows.reset();
+    for (int64_t o0 = oa; o0 < ob; o0 += chunk) {
+      const int64_t o1 = std::min(ob, o0 + chunk);
+      const cpu::PlanarUnit unit =
+          direct ? planar_unit(plan, x + (n * xs[0] + c * xs[1]), yp + o0 * ys[2], ys[2],
+                               ip ? ip + o0 * is[2] : nullptr, is[2], ik, o0, o1)
+                 : planar_unit(plan, x + (n * xs[0] + c * xs[1]), s.ybuf.data(), p.Q, s.ibuf.data(), p.Q, ik, o0, o1);
+      k.max_unit_planar(plan.g, unit, s.rows.rows());
+      for (int64_t oh = o0; !direct && oh < o1; ++oh) {
+        scatter_copy(s.ybuf.data() + (oh - o0) * p.Q, p.Q, yp + oh * ys[2], ys[3]);
+        if (ip) scatter_copy(s.ibuf.data() + (oh - o0) * p.Q, p.Q, ip + oh * is[2], is[3]);
       }
-      bool exact = false;
-      for (int64_t r = 0; r < nrows; ++r) ptrs[r] = rows.get(k, hs[r], ptrs[r], xs[3], exact);
-      float* yk = y_direct ? yrow : ybuf.data();
-      int64_t* ik = i_direct ? irow : ibuf.data();
-      k.max_row_planar(g, cpu::PoolRows{ptrs.data(), hs.data(), nrows}, exact, yk,
-                       indices ? cpu::PoolIdx::i64 : cpu::PoolIdx::none, ik);
-      if (!y_direct) scatter_copy(ybuf.data(), p.Q, yrow, ys[3]);
-      if (indices && !i_direct) scatter_copy(ibuf.data(), p.Q, irow, is[3]);
     }
   });
 }
 
-void fprop_nhwc(const Pool2dParams& p, const float* x, float* y, int64_t* indices) {
-  const cpu::Pool2dKernels& k = cpu::pool2d_kernels();
-  cpu::PoolRowGeom g = row_geom(p);
-  g.C = p.C;
+void fprop_nhwc(const Plan& plan, const float* x, float* y, int64_t* indices) {
+  const Pool2dParams& p = plan.p;
+  const cpu::Pool2dKernels& k = plan.k;
+  cpu::PoolRowGeom g = plan.g;
   const int64_t* xs = p.x_strides;
+  g.C = p.C;
   g.xs_w = xs[3];
-  std::vector<int32_t> taps(static_cast<size_t>(2 * p.Q));
-  cpu::pool_tap_table(p.W, p.Q, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, taps.data());
-  g.taps = taps.data();
   const int64_t* ys = p.y_strides;
   const int64_t* is = p.i_strides;
   const bool y_direct = ys[1] == 1, i_direct = !indices || is[1] == 1;
-  for_each_item(p.N, p.P, p.Q * p.C * p.kernel_h * p.kernel_w, true, [&](int64_t n, int64_t oa, int64_t ob) {
+  const cpu::PoolIdx ik = indices ? cpu::PoolIdx::i64 : cpu::PoolIdx::none;
+  auto scratch = [&] {
+    return FpropScratch{PaddedRows(plan, kNegInf), NanRows{k, xs[2], p.W, p.C, xs[3]},
+                        std::vector<int64_t>(static_cast<size_t>(p.kernel_h)),
+                        std::vector<const float*>(static_cast<size_t>(p.kernel_h)),
+                        std::vector<float>(y_direct ? 0 : static_cast<size_t>(p.Q * p.C)),
+                        std::vector<int64_t>(i_direct ? 0 : static_cast<size_t>(p.Q * p.C))};
+  };
+  for_each_item(p.N, p.P, p.Q * p.C * p.kernel_h * p.kernel_w, true, scratch,
+                [&](FpropScratch& s, int64_t n, int64_t oa, int64_t ob) {
     const float* image = x + n * xs[0];
-    std::vector<int64_t> hs(static_cast<size_t>(p.kernel_h));
-    std::vector<const float*> ptrs(static_cast<size_t>(p.kernel_h));
-    std::vector<float> ybuf(y_direct ? 0 : static_cast<size_t>(p.Q * p.C));
-    std::vector<int64_t> ibuf(i_direct ? 0 : static_cast<size_t>(p.Q * p.C));
-    NanRows nan{k, image, xs[2], p.W, p.C, xs[3]};
+    s.nan.reset();
     for (int64_t oh = oa; oh < ob; ++oh) {
       float* yrow = y + (n * ys[0] + oh * ys[2]);
       int64_t* irow = indices ? indices + (n * is[0] + oh * is[2]) : nullptr;
-      int64_t first_h;
-      const int64_t nrows = window_rows(p, oh, image, xs[2], hs.data(), ptrs.data(), &first_h);
+      const int64_t nrows = plan.window(oh, image, xs[2], s.hs.data(), s.ptrs.data());
       if (nrows == 0) {
-        empty_row(p, first_h, yrow, ys[3], irow, indices ? is[3] : 0, p.C, ys[1], indices ? is[1] : 0);
+        empty_row(p, plan.first_h[static_cast<size_t>(oh)], yrow, ys[3], irow, indices ? is[3] : 0, p.C, ys[1],
+                  indices ? is[1] : 0);
         continue;
       }
-      float* yk = y_direct ? yrow : ybuf.data();
-      int64_t* ik = i_direct ? irow : ibuf.data();
-      const bool exact = nan.any(hs[0], hs[nrows - 1]);
-      k.max_row_nhwc(g, cpu::PoolRows{ptrs.data(), hs.data(), nrows}, exact, yk, y_direct ? ys[3] : p.C,
-                     indices ? cpu::PoolIdx::i64 : cpu::PoolIdx::none, ik, i_direct ? (indices ? is[3] : 0) : p.C);
-      for (int64_t q = 0; !y_direct && q < p.Q; ++q) scatter_copy(ybuf.data() + q * p.C, p.C, yrow + q * ys[3], ys[1]);
-      for (int64_t q = 0; indices && !i_direct && q < p.Q; ++q)
-        scatter_copy(ibuf.data() + q * p.C, p.C, irow + q * is[3], is[1]);
+      const bool exact = s.nan.any(image, s.hs[0], s.hs[nrows - 1]);
+      k.max_row_nhwc(g, cpu::PoolRows{s.ptrs.data(), s.hs.data(), nrows}, exact, y_direct ? yrow : s.ybuf.data(),
+                     y_direct ? ys[3] : p.C, ik, i_direct ? irow : s.ibuf.data(), i_direct ? (indices ? is[3] : 0) : p.C);
+      for (int64_t q = 0; !y_direct && q < p.Q; ++q) scatter_copy(s.ybuf.data() + q * p.C, p.C, yrow + q * ys[3], ys[1]);
+      for (int64_t q = 0; !i_direct && q < p.Q; ++q) scatter_copy(s.ibuf.data() + q * p.C, p.C, irow + q * is[3], is[1]);
     }
   });
 }
@@ -172,83 +185,114 @@ void dgrad_scatter(const Pool2dParams& p, const float* dy, const int64_t* indice
   }
 }
 
-// Narrows n indices (src[i * stride]) to int32, -1 outside [0, plane); returns how many are inside.
-int64_t narrow_indices(const int64_t* src, int64_t stride, int64_t n, int64_t plane, int32_t* dst) {
-  int64_t inside = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t v = src[i * stride];
-    const bool in = static_cast<uint64_t>(v) < static_cast<uint64_t>(plane);
-    dst[i] = in ? static_cast<int32_t>(v) : -1;
-    inside += in;
-  }
-  return inside;
+// Per-chunk buffers of the backward passes.
+struct DgradScratch {
+  Ring ring;
+  PaddedRows rows;  // planar, recomputing the argmax
+  NanRows nan;      // NHWC, recomputing the argmax
+  std::vector<int64_t> hs;
+  std::vector<const float*> ptrs;
+  std::vector<float> ybuf;
+  std::vector<const float*> dyr;
+  std::vector<const int32_t*> ir;
+};
+
+DgradScratch make_dgrad_scratch(const Plan& plan, int64_t row_len, int64_t y_len, const NanRows& nan) {
+  const Pool2dParams& p = plan.p;
+  Ring ring(p, row_len, true, 0.0f, -1);
+  const size_t slots = static_cast<size_t>(ring.slots);
+  return DgradScratch{std::move(ring), PaddedRows(plan, kNegInf), nan,
+                      std::vector<int64_t>(static_cast<size_t>(p.kernel_h)),
+                      std::vector<const float*>(static_cast<size_t>(p.kernel_h)),
+                      std::vector<float>(static_cast<size_t>(y_len)), std::vector<const float*>(slots),
+                      std::vector<const int32_t*>(slots)};
 }
 
-void dgrad_planar(const Pool2dParams& p, const float* dy, const float* x, const int64_t* indices, float* dx) {
-  const cpu::Pool2dKernels& k = cpu::pool2d_kernels();
-  cpu::PoolRowGeom fg = row_geom(p);
-  const PlanarLayout layout(p, k.lanes);
-  layout.apply(fg);
-  cpu::GatherGeom g;
-  g.W = p.W, g.Q = p.Q, g.kw = p.kernel_w, g.sw = p.stride_w, g.pw = p.pad_w;
-  g.J = p.stride_w == 1 ? p.kernel_w : (p.kernel_w + p.stride_w - 1) / p.stride_w;
-  g.margin = k.lanes + p.kernel_w + g.J + 4;
-  std::vector<int32_t> cols(static_cast<size_t>(2 * p.W));
-  cpu::pool_cover_table(p.W, p.Q, p.kernel_w, p.stride_w, p.pad_w, cols.data());
-  g.cols = cols.data();
-  std::vector<int32_t> perm(static_cast<size_t>(g.J * k.lanes)), cover(perm.size());
-  if (p.stride_w > 1 &&
-      cpu::pool2d_gather_tables(k.lanes, p.kernel_w, p.stride_w, p.pad_w, g.J, perm.data(), cover.data())) {
-    g.perm = perm.data();
-    g.cover = cover.data();
-  }
+// Planar backward as a scatter, for dense dx planes (rows W apart, unit w stride): zero the rows, then
+// add each dy at its flat index in (oh, ow) order, as the generic code does. With indices a unit is a
+// whole plane (an index may name any element of it). Recomputing the argmax, a unit may be a block of
+// dx rows: it takes the output rows covering them and adds only what lands inside, in the same order.
+// For planes of the sizes networks use this beats the gather: one add per output and no bookkeeping.
+constexpr int64_t kScatterRows = 8;  // output rows whose argmax is recomputed at a time
+
+struct ScatterScratch {
+  PaddedRows rows;
+  std::vector<float> ybuf;
+  std::vector<int32_t> arg;
+};
+
+void dgrad_planar_scatter(const Plan& plan, const float* dy, const float* x, const int64_t* indices, float* dx) {
+  const Pool2dParams& p = plan.p;
+  const cpu::Pool2dKernels& k = plan.k;
   const int64_t* xs = p.x_strides;
   const int64_t* ds = p.dx_strides;
   const int64_t* ys = p.y_strides;
   const int64_t* is = p.i_strides;
-  const int64_t row_len = p.Q + 2 * g.margin;
-  // With indices the check needs whole planes per item.
-  for_each_item(p.N * p.C, p.H, p.W * (g.J + 1), !indices, [&](int64_t u, int64_t ha, int64_t hb) {
+  const int64_t W = p.W, plane = p.H * p.W;
+  auto scratch = [&] {
+    return ScatterScratch{PaddedRows(plan, kNegInf), std::vector<float>(static_cast<size_t>(kScatterRows * p.Q)),
+                          std::vector<int32_t>(static_cast<size_t>(kScatterRows * p.Q))};
+  };
+  const int64_t per_input = (p.kernel_h / p.stride_h + 1) * (p.kernel_w / p.stride_w + 1);
+  for_each_item(p.N * p.C, p.H, W * per_input, !indices, scratch,
+                [&](ScatterScratch& s, int64_t u, int64_t ha, int64_t hb) {
     const int64_t n = u / p.C, c = u % p.C;
-    const float* plane = x + (n * xs[0] + c * xs[1]);
-    float* dx_plane = dx + (n * ds[0] + c * ds[1]);
-    Ring ring(p.kernel_h, p.stride_h, row_len, true, 0.0f, -1);
-    std::vector<int64_t> hs(static_cast<size_t>(p.kernel_h));
-    std::vector<const float*> ptrs(static_cast<size_t>(p.kernel_h));
-    std::vector<float> ybuf(static_cast<size_t>(p.Q));
-    std::vector<const float*> dyr(static_cast<size_t>(ring.slots));
-    std::vector<const int32_t*> ir(static_cast<size_t>(ring.slots));
-    PaddedRows rows(p, layout, k.lanes, -std::numeric_limits<float>::infinity());
-    int64_t inside = 0, matches = 0;
-    walk_rows(
-        p, ha, hb,
-        [&](int64_t oh) {
-          gather_copy(dy + (n * ys[0] + c * ys[1] + oh * ys[2]), ys[3], p.Q, ring.value_row(oh) + g.margin);
-          int32_t* irow = ring.index_row(oh) + g.margin;
-          if (indices) {
-            inside += narrow_indices(indices + (n * is[0] + c * is[1] + oh * is[2]), is[3], p.Q, p.H * p.W, irow);
-          } else {
-            int64_t first_h;
-            const int64_t nrows = window_rows(p, oh, plane, xs[2], hs.data(), ptrs.data(), &first_h);
-            bool exact = false;
-            for (int64_t r = 0; r < nrows; ++r) ptrs[r] = rows.get(k, hs[r], ptrs[r], xs[3], exact);
-            k.max_row_planar(fg, cpu::PoolRows{ptrs.data(), hs.data(), nrows}, exact, ybuf.data(), cpu::PoolIdx::i32,
-                             irow);
+    float* dxp = dx + (n * ds[0] + c * ds[1]);
+    const float* dyp = dy + (n * ys[0] + c * ys[1]);
+    if (indices) {
+      k.zero(dxp, plane);
+      const int64_t* ip = indices + (n * is[0] + c * is[1]);
+      for (int64_t oh = 0; oh < p.P; ++oh) {
+        const float* dyr = dyp + oh * ys[2];
+        const int64_t* ir = ip + oh * is[2];
+        if (ys[3] == 1 && is[3] == 1) {
+          for (int64_t q = 0; q < p.Q; ++q)
+            if (static_cast<uint64_t>(ir[q]) < static_cast<uint64_t>(plane)) dxp[ir[q]] += dyr[q];
+        } else {
+          for (int64_t q = 0; q < p.Q; ++q) {
+            const int64_t i = ir[q * is[3]];
+            if (static_cast<uint64_t>(i) < static_cast<uint64_t>(plane)) dxp[i] += dyr[q * ys[3]];
           }
-        },
-        [&](int64_t h, int64_t first, int64_t n_oh) {
-          for (int64_t i = 0; i < n_oh; ++i) {
-            dyr[i] = ring.value_row(first + i);
-            ir[i] = ring.index_row(first + i);
-          }
-          k.max_gather_planar(g, dyr.data(), ir.data(), n_oh, h, dx_plane + h * ds[2], &matches);
-        });
-    if (indices && matches != inside) dgrad_scatter(p, dy, indices, dx, n, c, 1);
+        }
+      }
+      return;
+    }
+    const float* xp = x + (n * xs[0] + c * xs[1]);
+    const int64_t oa = plan.cover[static_cast<size_t>(2 * ha)], ob = plan.cover[static_cast<size_t>(2 * (hb - 1) + 1)];
+    const int64_t lo = ha * W, hi = hb * W;
+    s.rows.reset();
+    int64_t zeroed = ha;  // dx rows [ha, zeroed) are zero or hold sums; zero each just before first use
+    for (int64_t o0 = std::max<int64_t>(oa, 0); o0 <= ob; o0 += kScatterRows) {
+      const int64_t o1 = std::min(ob + 1, o0 + kScatterRows);
+      k.max_unit_planar(plan.g, planar_unit(plan, xp, s.ybuf.data(), p.Q, s.arg.data(), p.Q, cpu::PoolIdx::i32, o0, o1),
+                        s.rows.rows());
+      const int64_t last = plan.first_h[static_cast<size_t>(o1 - 1)] +
+                           (plan.n_rows[static_cast<size_t>(o1 - 1)] - 1) * p.dilation_h;
+      const int64_t upto = std::min(hb, last + 1);
+      if (upto > zeroed) {
+        k.zero(dxp + zeroed * W, (upto - zeroed) * W);
+        zeroed = upto;
+      }
+      for (int64_t oh = o0; oh < o1; ++oh) {
+        const float* dyr = dyp + oh * ys[2];
+        const int32_t* arg = s.arg.data() + (oh - o0) * p.Q;
+        const int64_t h_first = plan.first_h[static_cast<size_t>(oh)];
+        const int64_t h_last = h_first + (plan.n_rows[static_cast<size_t>(oh)] - 1) * p.dilation_h;
+        if (h_first >= ha && h_last < hb) {  // the whole window in the block
+          for (int64_t q = 0; q < p.Q; ++q) dxp[arg[q]] += dyr[q * ys[3]];
+        } else {
+          for (int64_t q = 0; q < p.Q; ++q)
+            if (arg[q] >= lo && arg[q] < hi) dxp[arg[q]] += dyr[q * ys[3]];
+        }
+      }
+    }
+    if (hb > zeroed) k.zero(dxp + zeroed * W, (hb - zeroed) * W);  // rows no window covers
   });
 }
 
-void dgrad_nhwc(const Pool2dParams& p, const float* dy, const float* x, const int64_t* indices, float* dx) {
-  const cpu::Pool2dKernels& k = cpu::pool2d_kernels();
+void dgrad_nhwc(const Plan& plan, const float* dy, const float* x, const int64_t* indices, float* dx) {
+  const Pool2dParams& p = plan.p;
+  const cpu::Pool2dKernels& k = plan.k;
   const int64_t* xs = p.x_strides;
   const int64_t* ds = p.dx_strides;
   const int64_t* ys = p.y_strides;
@@ -257,56 +301,46 @@ void dgrad_nhwc(const Pool2dParams& p, const float* dy, const float* x, const in
   int64_t cb = std::min<int64_t>(p.C, 64);
   while (cb > 16 && p.N * ((p.C + cb - 1) / cb) < 2 * static_cast<int64_t>(get_num_threads())) cb /= 2;
   const int64_t blocks = (p.C + cb - 1) / cb;
-  cpu::PoolRowGeom fg = row_geom(p);
+  cpu::PoolRowGeom fg = plan.g;
   fg.xs_w = xs[3];
-  std::vector<int32_t> taps(static_cast<size_t>(2 * p.Q)), cols(static_cast<size_t>(2 * p.W));
-  cpu::pool_tap_table(p.W, p.Q, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, taps.data());
-  cpu::pool_cover_table(p.W, p.Q, p.kernel_w, p.stride_w, p.pad_w, cols.data());
-  fg.taps = taps.data();
-  cpu::GatherGeom g;
-  g.W = p.W, g.Q = p.Q, g.kw = p.kernel_w, g.sw = p.stride_w, g.pw = p.pad_w;
+  cpu::GatherGeom g = plan.gg;
   g.dx_ws = ds[3];
-  g.cols = cols.data();
-  for_each_item(p.N * blocks, p.H, p.W * cb * p.kernel_h * p.kernel_w, !indices, [&](int64_t u, int64_t ha,
-                                                                                      int64_t hb) {
+  auto scratch = [&] { return make_dgrad_scratch(plan, p.Q * cb, indices ? 0 : p.Q * cb, NanRows{k, xs[2], p.W, cb, xs[3]}); };
+  for_each_item(p.N * blocks, p.H, p.W * cb * p.kernel_h * p.kernel_w, !indices, scratch,
+                [&](DgradScratch& s, int64_t u, int64_t ha, int64_t hb) {
     const int64_t n = u / blocks, c0 = (u % blocks) * cb, nc = std::min(cb, p.C - c0);
     cpu::GatherGeom gu = g;
     gu.C = nc;
     cpu::PoolRowGeom fu = fg;
     fu.C = nc;
+    s.nan.C = nc;
+    s.nan.reset();
     const float* image = x + (n * xs[0] + c0 * xs[1]);
-    Ring ring(p.kernel_h, p.stride_h, p.Q * nc, true, 0.0f, -1);
-    std::vector<int64_t> hs(static_cast<size_t>(p.kernel_h));
-    std::vector<const float*> ptrs(static_cast<size_t>(p.kernel_h));
-    std::vector<float> ybuf(indices ? 0 : static_cast<size_t>(p.Q * nc));
-    std::vector<const float*> dyr(static_cast<size_t>(ring.slots));
-    std::vector<const int32_t*> ir(static_cast<size_t>(ring.slots));
-    NanRows nan{k, image, xs[2], p.W, nc, xs[3]};
     int64_t inside = 0, matches = 0;
     walk_rows(
-        p, ha, hb,
+        plan, ha, hb,
         [&](int64_t oh) {
-          float* vrow = ring.value_row(oh);
-          int32_t* irow = ring.index_row(oh);
+          float* vrow = s.ring.value_row(oh);
+          int32_t* irow = s.ring.index_row(oh);
           const float* dyo = dy + (n * ys[0] + c0 * ys[1] + oh * ys[2]);
           for (int64_t q = 0; q < p.Q; ++q) gather_copy(dyo + q * ys[3], ys[1], nc, vrow + q * nc);
           if (indices) {
             const int64_t* io = indices + (n * is[0] + c0 * is[1] + oh * is[2]);
             for (int64_t q = 0; q < p.Q; ++q)
-              inside += narrow_indices(io + q * is[3], is[1], nc, p.H * p.W, irow + q * nc);
-          } else {
-            int64_t first_h;
-            const int64_t nrows = window_rows(p, oh, image, xs[2], hs.data(), ptrs.data(), &first_h);
-            k.max_row_nhwc(fu, cpu::PoolRows{ptrs.data(), hs.data(), nrows}, nan.any(hs[0], hs[nrows - 1]), ybuf.data(), nc,
-                           cpu::PoolIdx::i32, irow, nc);
+              inside += k.narrow_indices(io + q * is[3], is[1], nc, p.H * p.W, irow + q * nc);
+            return;
           }
+          const int64_t nrows = plan.window(oh, image, xs[2], s.hs.data(), s.ptrs.data());
+          k.max_row_nhwc(fu, cpu::PoolRows{s.ptrs.data(), s.hs.data(), nrows}, s.nan.any(image, s.hs[0], s.hs[nrows - 1]),
+                         s.ybuf.data(), nc, cpu::PoolIdx::i32, irow, nc);
         },
         [&](int64_t h, int64_t first, int64_t n_oh) {
           for (int64_t i = 0; i < n_oh; ++i) {
-            dyr[i] = ring.value_row(first + i);
-            ir[i] = ring.index_row(first + i);
+            s.dyr[i] = s.ring.value_row(first + i);
+            s.ir[i] = s.ring.index_row(first + i);
           }
-          k.max_gather_nhwc(gu, dyr.data(), ir.data(), n_oh, h, dx + (n * ds[0] + c0 * ds[1] + h * ds[2]), &matches);
+          k.max_gather_nhwc(gu, s.dyr.data(), s.ir.data(), n_oh, h, dx + (n * ds[0] + c0 * ds[1] + h * ds[2]),
+                            indices ? &matches : nullptr);
         });
     if (indices && matches != inside) dgrad_scatter(p, dy, indices, dx, n, c0, nc);
   });
@@ -316,25 +350,27 @@ void dgrad_nhwc(const Pool2dParams& p, const float* dy, const float* x, const in
 
 bool max_pool2d_fprop_rows(const Pool2dParams& p, const float* x, float* y, int64_t* indices) {
   if (!fits_int32(p)) return false;
-  if (channels_inner(p, p.x_strides)) {
-    if (p.x_strides[1] != 1) return false;
-    fprop_nhwc(p, x, y, indices);
-  } else {
-    fprop_planar(p, x, y, indices);
-  }
+  const bool nhwc = channels_inner(p, p.x_strides);
+  if (nhwc && p.x_strides[1] != 1) return false;
+  const Plan plan(p, false);
+  if (nhwc) fprop_nhwc(plan, x, y, indices);
+  else fprop_planar(plan, x, y, indices);
   return true;
 }
 
 bool max_pool2d_dgrad_rows(const Pool2dParams& p, const float* dy, const float* x, const int64_t* indices,
                            float* dx) {
   if (!fits_int32(p) || p.dilation_h != 1 || p.dilation_w != 1) return false;
-  if (channels_inner(p, p.dx_strides)) {
-    if (p.dx_strides[1] != 1 || (!indices && (p.x_strides[1] != 1 || !channels_inner(p, p.x_strides)))) return false;
-    dgrad_nhwc(p, dy, x, indices, dx);
-  } else {
-    if (p.dx_strides[3] != 1 || (!indices && channels_inner(p, p.x_strides))) return false;
-    dgrad_planar(p, dy, x, indices, dx);
-  }
+  const bool nhwc = channels_inner(p, p.dx_strides);
+  // Recomputing the argmax reads x with the same family of kernels.
+  if (!indices && channels_inner(p, p.x_strides) != nhwc) return false;
+  // Planar: dense dx planes (flat index = offset).
+  if (nhwc ? p.dx_strides[1] != 1 || (!indices && p.x_strides[1] != 1)
+           : p.dx_strides[3] != 1 || p.dx_strides[2] != p.W)
+    return false;
+  const Plan plan(p, true);
+  if (nhwc) dgrad_nhwc(plan, dy, x, indices, dx);
+  else dgrad_planar_scatter(plan, dy, x, indices, dx);
   return true;
 }
 

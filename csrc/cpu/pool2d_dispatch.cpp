@@ -1,5 +1,5 @@
 // Routes the pooling microkernels to the selected ISA (isa.h), chosen once per process, and builds
-// the planar gather tables that do not depend on the ISA's code.
+// the small tables the kernels take (they do not depend on the ISA).
 #include <algorithm>
 
 #include "isa.h"
@@ -27,20 +27,6 @@ namespace {
 int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 }  // namespace
-
-// Lanes w0 + i (w0 a multiple of `lanes`, so of sw) are covered by outputs B + floor((r0 + i) / sw) - t,
-// t < J, with B = floor((w0 + pw) / sw) and r0 = pw mod sw; the segment read starts at B - (J - 1).
-bool pool2d_gather_tables(int lanes, int64_t kw, int64_t sw, int64_t pw, int64_t J, int32_t* perm, int32_t* cover) {
-  if (sw <= 1 || lanes % sw != 0 || lanes / sw + J > lanes) return false;
-  const int64_t r0 = pw % sw;
-  for (int64_t j = 0; j < J; ++j)
-    for (int64_t i = 0; i < lanes; ++i) {
-      const int64_t hi = floor_div(r0 + i, sw);
-      perm[j * lanes + i] = static_cast<int32_t>(hi + j);
-      cover[j * lanes + i] = hi - (J - 1 - j) >= ceil_div(r0 + i - kw + 1, sw) ? -1 : 0;
-    }
-  return true;
-}
 
 void pool_tap_table(int64_t W, int64_t Q, int64_t kw, int64_t sw, int64_t pw, int64_t dw, int32_t* out) {
   for (int64_t q = 0; q < Q; ++q) {

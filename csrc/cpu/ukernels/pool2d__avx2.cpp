@@ -2,6 +2,7 @@
 // with -mavx2 -mfma, called only where the CPU has them (pool2d_dispatch.cpp).
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
@@ -31,6 +32,11 @@ struct Simd {
   }
   static M range(int64_t lo, int64_t hi) { return _mm256_andnot_si256(first(lo), first(hi)); }
   static F zero() { return _mm256_setzero_ps(); }
+  static F opaque_zero() {
+    F z = _mm256_setzero_ps();
+    __asm__("" : "+x"(z));
+    return z;
+  }
   static F set1(float v) { return _mm256_set1_ps(v); }
   static I set1i(int32_t v) { return _mm256_set1_epi32(v); }
   static I addi(I a, I b) { return _mm256_add_epi32(a, b); }
@@ -58,6 +64,29 @@ struct Simd {
   static F odd(F lo, F hi) {
     const F t = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
+  // a0 b0 a1 b1 a2 b2 a3 b3 and a4 b4 ... a7 b7
+  static F interleave_lo(F a, F b) {
+    return _mm256_permute2f128_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b), 0x20);
+  }
+  static F interleave_hi(F a, F b) {
+    return _mm256_permute2f128_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b), 0x31);
+  }
+  // Narrows src[i] in whole vectors, to int32, -1 outside [0, plane); i: how far it got.
+  static int64_t narrow(const int64_t* src, int64_t n, int64_t plane, int32_t* dst, int64_t& i) {
+    const __m256i lim = _mm256_set1_epi64x(plane), minus1 = _mm256_set1_epi64x(-1);
+    const __m256i low = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    __m256i count = _mm256_setzero_si256();
+    for (i = 0; i + 4 <= n; i += 4) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+      const __m256i in = _mm256_and_si256(_mm256_cmpgt_epi64(v, minus1), _mm256_cmpgt_epi64(lim, v));
+      const __m256i r = _mm256_permutevar8x32_epi32(_mm256_blendv_epi8(minus1, v, in), low);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm256_castsi256_si128(r));
+      count = _mm256_sub_epi64(count, in);
+    }
+    alignas(32) int64_t t[4];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(t), count);
+    return t[0] + t[1] + t[2] + t[3];
   }
   static F gather(const float* p, I off) { return _mm256_i32gather_ps(p, off, 4); }
   static F gather(const float* p, I off, M m) {

@@ -2,6 +2,7 @@
 // -mavx512f -mavx512bw -mavx512vl, called only where the CPU has them (pool2d_dispatch.cpp).
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
@@ -27,6 +28,11 @@ struct Simd {
   static M first(int64_t n) { return n >= 16 ? M(0xFFFF) : n <= 0 ? M(0) : M((1u << n) - 1u); }
   static M range(int64_t lo, int64_t hi) { return M(first(hi) & ~first(lo)); }
   static F zero() { return _mm512_setzero_ps(); }
+  static F opaque_zero() {
+    F z = _mm512_setzero_ps();
+    __asm__("" : "+v"(z));
+    return z;
+  }
   static F set1(float v) { return _mm512_set1_ps(v); }
   static I set1i(int32_t v) { return _mm512_set1_epi32(v); }
   static I iota() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
@@ -53,6 +59,25 @@ struct Simd {
   static F odd(F lo, F hi) {
     const I sel = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     return _mm512_permutex2var_ps(lo, sel, hi);
+  }
+  // a0 b0 a1 b1 ... a7 b7 and a8 b8 ... a15 b15
+  static F interleave_lo(F a, F b) {
+    return _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
+  }
+  static F interleave_hi(F a, F b) {
+    return _mm512_permutex2var_ps(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
+  }
+  // Narrows src[i] in whole vectors, to int32, -1 outside [0, plane); i: how far it got.
+  static int64_t narrow(const int64_t* src, int64_t n, int64_t plane, int32_t* dst, int64_t& i) {
+    const __m512i lim = _mm512_set1_epi64(plane), minus1 = _mm512_set1_epi64(-1);
+    __m512i count = _mm512_setzero_si512();
+    for (i = 0; i + 8 <= n; i += 8) {
+      const __m512i v = _mm512_loadu_si512(src + i);
+      const __mmask8 in = _mm512_cmplt_epu64_mask(v, lim);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm512_cvtepi64_epi32(_mm512_mask_blend_epi64(in, minus1, v)));
+      count = _mm512_mask_add_epi64(count, in, count, _mm512_set1_epi64(1));
+    }
+    return _mm512_reduce_add_epi64(count);
   }
   static F gather(const float* p, I off) { return _mm512_i32gather_ps(off, p, 4); }
   static F gather(const float* p, I off, M m) { return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, off, p, 4); }

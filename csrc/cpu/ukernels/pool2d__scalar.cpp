@@ -1,6 +1,7 @@
 // Portable pooling microkernels: one lane, what every CPU runs when no vector path applies (and
 // aarch64 until it has NEON kernels). The same generic code as the vector ISAs, so the FASTCONV_ISA=scalar
 // tests check its index arithmetic too.
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
@@ -26,6 +27,11 @@ struct Simd {
   static M first(int64_t n) { return n > 0; }
   static M range(int64_t lo, int64_t hi) { return lo <= 0 && 0 < hi; }
   static F zero() { return 0.0f; }
+  static F opaque_zero() {
+    F z = 0.0f;
+    __asm__("" : "+m"(z));
+    return z;
+  }
   static F set1(float v) { return v; }
   static I set1i(int32_t v) { return v; }
   static I iota() { return 0; }
@@ -40,6 +46,12 @@ struct Simd {
   static F load_s2(const float* p) { return *p; }
   static F load_s2(const float* p, int64_t n) { return *p; }
   static F odd(F, F hi) { return hi; }
+  static F interleave_lo(F a, F) { return a; }
+  static F interleave_hi(F, F b) { return b; }
+  static int64_t narrow(const int64_t*, int64_t, int64_t, int32_t*, int64_t& i) {
+    i = 0;
+    return 0;
+  }
   static F gather(const float* p, I off) { return p[off]; }
   static F gather(const float* p, I off, M m) { return m ? p[off] : 0.0f; }
   static F gather_or(const float* p, I off, M m, float fill) { return m ? p[off] : fill; }
