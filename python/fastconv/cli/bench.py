@@ -225,6 +225,8 @@ class Row:
     ms: Dict[str, Optional[float]] = field(default_factory=lambda: {k: None for k in IMPLS})
     runs: Dict[str, int] = field(default_factory=lambda: {k: 0 for k in IMPLS})
     others: Optional[float] = None   # cores other processes kept busy while this row was timed
+    waited_s: float = 0.0            # --wait-quiet: seconds waited before timing
+    first_others: Optional[float] = None  # --retry-busy: `others` of the first measurement, when re-timed
     note: str = ""
 
     @property
@@ -481,8 +483,7 @@ def _time_row(row: Row, ctx: Context, fns: Dict[str, Optional[Callable[[], Any]]
     if ctx.wait_quiet > 0:
         waited = wait_for_quiet(ctx.wait_quiet,
                                 lambda: ctx.progress.update(ctx.index, _label(row), "waiting for a quiet machine"))
-        if waited >= 1:
-            row.note = (row.note + "; " if row.note else "") + f"waited {waited:.0f} s for a quiet machine"
+        row.waited_s = round(waited, 2)
     ctx.progress.update(ctx.index, _label(row), f"timing ({', '.join(fns)})")
     meter = peak_mod.OtherLoad().start()
     times = time_interleaved(fns, repeat=ctx.repeat, budget=ctx.budget, warmup=ctx.warmup,
@@ -671,7 +672,8 @@ def retry_busy(rows: List[Row], plan: Plan, ctx: Context, threshold: float, roun
                 new = bench_one(case, old.pass_, old.layout, old.threads, ctx)
                 retried += 1
                 if new.others is not None and new.others < old.others:
-                    new.note = (new.note + "; " if new.note else "") + f"re-timed (others {old.others:.2f} first)"
+                    new.first_others = old.others
+                    new.waited_s += old.waited_s
                     rows[i] = new
     return retried
 

@@ -139,6 +139,14 @@ def format_summary(rows) -> List[str]:
         if lines:
             out.append(f"geomean ratio {impl} ms / fastconv ms (> 1: fastconv faster):")
             out += lines
+    waited = [r.waited_s for r in rows if r.waited_s >= 0.5]
+    if waited:
+        out.append(f"waited for a quiet machine before {len(waited)} of {len(rows)} rows ({sum(waited):.0f} s in all)")
+    retimed = [r for r in rows if r.first_others is not None]
+    if retimed:
+        out.append(f"re-timed {len(retimed)} rows measured while other processes were busy (their first measurement "
+                   f"saw {sum(r.first_others for r in retimed) / len(retimed):.2f} cores busy on average, the kept "
+                   f"one {sum(r.others for r in retimed) / len(retimed):.2f})")
     others = [r.others for r in rows if r.others is not None]
     if others:
         busy = sum(1 for v in others if v > BUSY_OTHERS)
