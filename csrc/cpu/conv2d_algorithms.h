@@ -16,6 +16,10 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
 bool conv2d_indirect_gemm_applies(const Conv2dParams& p);
 template <typename T>
 void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y);
+// Backward-data as forward passes of dy (rotated filters, one per stride phase), chosen inside
+// conv2d_dgrad_implicit_gemm.
+template <typename T>
+void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* dx);
 // Backward-data as GEMM then col2im, for few input channels per group (chosen inside
 // conv2d_dgrad_implicit_gemm).
 template <typename T>

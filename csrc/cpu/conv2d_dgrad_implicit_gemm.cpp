@@ -1,5 +1,7 @@
 // conv2d backward-data: the transpose of fprop's implicit GEMM, written as a gather so that every
-// dx element is produced by exactly one task (no scatter races, deterministic).
+// dx element is produced by exactly one task (no scatter races, deterministic). Layers with few
+// input channels go to conv2d_dgrad_col2im.cpp, those where the indirect GEMM pays off to
+// conv2d_dgrad_by_forward.cpp; the rest gather here.
 //   dy: (N, K, P, Q)   w: (K, C/G, R, S)   dx: (N, C, H, W)
 // dx[n, c, h, v] = sum over k in c's group, r, s of w[k, c, r, s] * dy[n, k, p, q]
 //   where h = p * stride_h - pad_h + r * dilation_h (and likewise v, q), when such p, q exist.
@@ -22,16 +24,6 @@ namespace fastconv {
 
 namespace {
 
-// The taps (0 <= r < R) that reach input coordinates congruent to `phase` modulo `stride`.
-std::vector<int64_t> phase_taps(int64_t phase, int64_t R, int64_t stride, int64_t pad, int64_t dilation) {
-  std::vector<int64_t> taps;
-  for (int64_t r = 0; r < R; ++r) {
-    const int64_t m = ((phase + pad - r * dilation) % stride + stride) % stride;
-    if (m == 0) taps.push_back(r);
-  }
-  return taps;
-}
-
 struct Phase {
   int64_t a = 0, b = 0;          // h = a + i * stride_h, v = b + j * stride_w
   int64_t rows = 0, cols = 0;    // sub-grid extent
@@ -43,63 +35,6 @@ struct Phase {
 
 }  // namespace
 
-// Stride > 1 as one stride-1 forward pass per phase: the taps reaching phase (a, b) are evenly
-// spaced (r0, r0 + d, ...) with d = stride / gcd(stride, dilation), and read dy at rows
-// i + (a + pad - r * dilation) / stride: a correlation of dy with the rotated sub-filter, dilation
-// dilation / gcd, written to the phase's sub-grid of dx. Runs on the forward's indirect GEMM, with dy
-// copied to channels-last once if it is not already.
-template <typename T>
-void dgrad_phases_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
-  const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
-  std::vector<T> dyt;
-  const T* dyl = dy;
-  int64_t ys[4] = {p.y_strides[0], p.y_strides[1], p.y_strides[2], p.y_strides[3]};
-  if (ys[1] != 1) {
-    dyt.resize(static_cast<size_t>(p.N * p.K * p.P * p.Q));
-    cpu::copy_to_channels_last(dy, p.N, p.K, p.P, p.Q, p.y_strides, dyt.data());
-    cpu::channels_last_strides(p.K, p.P, p.Q, ys);
-    dyl = dyt.data();
-  }
-  const int64_t* xs = p.x_strides;
-  for (int64_t a = 0; a < std::min(p.stride_h, p.H); ++a)
-    for (int64_t b = 0; b < std::min(p.stride_w, p.W); ++b) {
-      const std::vector<int64_t> rs = phase_taps(a, p.R, p.stride_h, p.pad_h, p.dilation_h);
-      const std::vector<int64_t> ss = phase_taps(b, p.S, p.stride_w, p.pad_w, p.dilation_w);
-      const int64_t rows = cpu::ceil_div(p.H - a, p.stride_h), cols = cpu::ceil_div(p.W - b, p.stride_w);
-      // Offsets into dy of the last (largest) taps: the rotated filter's first taps.
-      const int64_t oh = rs.empty() ? 0 : (a + p.pad_h - rs.back() * p.dilation_h) / p.stride_h;
-      const int64_t ow = ss.empty() ? 0 : (b + p.pad_w - ss.back() * p.dilation_w) / p.stride_w;
-      const int64_t skip_h = std::max<int64_t>(0, oh), skip_w = std::max<int64_t>(0, ow);
-      if (rs.empty() || ss.empty() || p.P - skip_h <= 0 || p.Q - skip_w <= 0) {
-        // No tap reaches this phase (or only padding): zero fill.
-        for (int64_t n = 0; n < p.N; ++n)
-          for (int64_t c = 0; c < p.C; ++c)
-            for (int64_t i = 0; i < rows; ++i)
-              for (int64_t j = 0; j < cols; ++j)
-                dx[n * xs[0] + c * xs[1] + (a + i * p.stride_h) * xs[2] + (b + j * p.stride_w) * xs[3]] = T(0);
-        continue;
-      }
-      const int64_t dr = rs.size() > 1 ? rs[1] - rs[0] : 1, ds = ss.size() > 1 ? ss[1] - ss[0] : 1;
-      Conv2dParams q;
-      q.N = p.N, q.C = Kg, q.H = p.P - skip_h, q.W = p.Q - skip_w;
-      q.K = Cg, q.R = static_cast<int64_t>(rs.size()), q.S = static_cast<int64_t>(ss.size());
-      q.P = rows, q.Q = cols, q.groups = 1;
-      q.pad_h = std::max<int64_t>(0, -oh), q.pad_w = std::max<int64_t>(0, -ow);
-      q.dilation_h = dr * p.dilation_h / p.stride_h, q.dilation_w = ds * p.dilation_w / p.stride_w;
-      for (int i = 0; i < 4; ++i) q.x_strides[i] = ys[i];
-      q.y_strides[0] = xs[0], q.y_strides[1] = xs[1], q.y_strides[2] = p.stride_h * xs[2];
-      q.y_strides[3] = p.stride_w * xs[3];
-      // w'[c, k, r', s'] = w[k, c, rs.back() - r' * dr, ss.back() - s' * ds]
-      q.w_strides[0] = p.w_strides[1], q.w_strides[1] = p.w_strides[0];
-      q.w_strides[2] = -dr * p.w_strides[2], q.w_strides[3] = -ds * p.w_strides[3];
-      for (int64_t g = 0; g < G; ++g)
-        conv2d_fprop_implicit_gemm<T>(
-            q, dyl + g * Kg * ys[1] + skip_h * ys[2] + skip_w * ys[3],
-            w + g * Kg * p.w_strides[0] + rs.back() * p.w_strides[2] + ss.back() * p.w_strides[3], nullptr,
-            dx + g * Cg * xs[1] + a * xs[2] + b * xs[3]);
-    }
-}
-
 template <typename T>
 void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
@@ -108,29 +43,9 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
   // One task per image: used only where a batch gives the threads work (a fixed rule, not the thread
   // count, picks it, so results do not depend on the number of threads).
   if (Cg < cpu::kPanelRows && p.N >= 4) return conv2d_dgrad_col2im(p, dy, w, dx);
-  // Stride 1: the gradient is the forward correlation of dy with the filters rotated by 180 degrees,
-  // channels swapped, padded by dilation * (R - 1) - pad; where the forward's indirect GEMM pays off
-  // (the same rule as in conv2d_fprop_implicit_gemm), run it, one group at a time.
-  const int64_t pad_h2 = p.dilation_h * (p.R - 1) - p.pad_h, pad_w2 = p.dilation_w * (p.S - 1) - p.pad_w;
-  if (p.stride_h == 1 && p.stride_w == 1 && pad_h2 >= 0 && pad_w2 >= 0 &&
-      (p.y_strides[1] == 1 || (Kg >= 16 && p.R * p.S > 1))) {
-    Conv2dParams q;
-    q.N = p.N, q.C = Kg, q.H = p.P, q.W = p.Q, q.K = Cg, q.R = p.R, q.S = p.S, q.P = p.H, q.Q = p.W;
-    q.groups = 1;
-    q.pad_h = pad_h2, q.pad_w = pad_w2;
-    q.dilation_h = p.dilation_h, q.dilation_w = p.dilation_w;
-    for (int i = 0; i < 4; ++i) q.x_strides[i] = p.y_strides[i], q.y_strides[i] = p.x_strides[i];
-    // w'[c, k, r, s] = w[k, c, R - 1 - r, S - 1 - s]
-    q.w_strides[0] = p.w_strides[1], q.w_strides[1] = p.w_strides[0];
-    q.w_strides[2] = -p.w_strides[2], q.w_strides[3] = -p.w_strides[3];
-    for (int64_t g = 0; g < G; ++g)
-      conv2d_fprop_implicit_gemm<T>(q, dy + g * Kg * p.y_strides[1],
-                                    w + g * Kg * p.w_strides[0] + (p.R - 1) * p.w_strides[2] + (p.S - 1) * p.w_strides[3],
-                                    nullptr, dx + g * Cg * p.x_strides[1]);
-    return;
-  }
-  if ((p.stride_h > 1 || p.stride_w > 1) && (p.y_strides[1] == 1 || (Kg >= 16 && p.R * p.S > 1)))
-    return dgrad_phases_by_forward(p, dy, w, dx);
+  // Where the forward's indirect GEMM pays off (the rule of conv2d_fprop_implicit_gemm), run the
+  // gradient as forward passes of dy (conv2d_dgrad_by_forward.cpp).
+  if (p.y_strides[1] == 1 || (Kg >= 16 && p.R * p.S > 1)) return conv2d_dgrad_by_forward(p, dy, w, dx);
   constexpr int64_t TP = cpu::kTilePixels;
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
@@ -142,8 +57,8 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
       Phase ph;
       ph.a = a, ph.b = b;
       ph.rows = cpu::ceil_div(p.H - a, p.stride_h), ph.cols = cpu::ceil_div(p.W - b, p.stride_w);
-      ph.r = phase_taps(a, p.R, p.stride_h, p.pad_h, p.dilation_h);
-      ph.s = phase_taps(b, p.S, p.stride_w, p.pad_w, p.dilation_w);
+      ph.r = cpu::stride_phase_taps(a, p.R, p.stride_h, p.pad_h, p.dilation_h);
+      ph.s = cpu::stride_phase_taps(b, p.S, p.stride_w, p.pad_w, p.dilation_w);
       ph.J = Kg * static_cast<int64_t>(ph.r.size() * ph.s.size());
       ph.tiles = cpu::ceil_div(p.N * ph.rows * ph.cols, TP);
       ph.weight_offset = weights_per_group;

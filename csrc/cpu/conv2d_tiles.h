@@ -18,6 +18,18 @@ namespace cpu {
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
+// The taps (0 <= r < R) that reach input coordinates congruent to `phase` modulo `stride` in a
+// strided convolution's backward-data: (phase + pad - r * dilation) divisible by stride.
+inline std::vector<int64_t> stride_phase_taps(int64_t phase, int64_t R, int64_t stride, int64_t pad,
+                                              int64_t dilation) {
+  std::vector<int64_t> taps;
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t m = ((phase + pad - r * dilation) % stride + stride) % stride;
+    if (m == 0) taps.push_back(r);
+  }
+  return taps;
+}
+
 // Consecutive pixels of one grid row: tile positions [t0, t0 + len) are pixels (n, row, col0 + i).
 struct PixelRun {
   int64_t t0, len, n, row, col0;

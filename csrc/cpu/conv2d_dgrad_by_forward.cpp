@@ -1,0 +1,72 @@
+// conv2d backward-data as forward passes of dy, on the forward's indirect GEMM.
+//   dy: (N, K, P, Q)   w: (K, C/G, R, S)   dx: (N, C, H, W)
+// At stride 1 the gradient is the correlation of dy with the filters rotated by 180 degrees and
+// input and output channels swapped. With stride > 1, input pixels split into stride phases
+// (h mod stride_h, v mod stride_w): the taps reaching phase (a, b) are evenly spaced
+// (r0, r0 + d, ...) with d = stride / gcd(stride, dilation), and read dy at rows
+// i + (a + pad - r * dilation) / stride, so each phase is such a correlation with a rotated
+// sub-filter of dilation dilation / gcd, written to the phase's sub-grid of dx; a phase no tap
+// reaches is zero. dy is copied to channels-last once if it is not already.
+#include <vector>
+
+#include "conv2d_algorithms.h"
+#include "conv2d_tiles.h"
+
+namespace fastconv {
+
+template <typename T>
+void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
+  std::vector<T> dyt;
+  const T* dyl = dy;
+  int64_t ys[4] = {p.y_strides[0], p.y_strides[1], p.y_strides[2], p.y_strides[3]};
+  if (ys[1] != 1) {
+    dyt.resize(static_cast<size_t>(p.N * p.K * p.P * p.Q));
+    cpu::copy_to_channels_last(dy, p.N, p.K, p.P, p.Q, p.y_strides, dyt.data());
+    cpu::channels_last_strides(p.K, p.P, p.Q, ys);
+    dyl = dyt.data();
+  }
+  const int64_t* xs = p.x_strides;
+  for (int64_t a = 0; a < std::min(p.stride_h, p.H); ++a)
+    for (int64_t b = 0; b < std::min(p.stride_w, p.W); ++b) {
+      const std::vector<int64_t> rs = cpu::stride_phase_taps(a, p.R, p.stride_h, p.pad_h, p.dilation_h);
+      const std::vector<int64_t> ss = cpu::stride_phase_taps(b, p.S, p.stride_w, p.pad_w, p.dilation_w);
+      const int64_t rows = cpu::ceil_div(p.H - a, p.stride_h), cols = cpu::ceil_div(p.W - b, p.stride_w);
+      // Offsets into dy of the last (largest) taps: the rotated filter's first taps.
+      const int64_t oh = rs.empty() ? 0 : (a + p.pad_h - rs.back() * p.dilation_h) / p.stride_h;
+      const int64_t ow = ss.empty() ? 0 : (b + p.pad_w - ss.back() * p.dilation_w) / p.stride_w;
+      const int64_t skip_h = std::max<int64_t>(0, oh), skip_w = std::max<int64_t>(0, ow);
+      if (rs.empty() || ss.empty() || p.P - skip_h <= 0 || p.Q - skip_w <= 0) {
+        // No tap reaches this phase (or only padding): zero fill.
+        for (int64_t n = 0; n < p.N; ++n)
+          for (int64_t c = 0; c < p.C; ++c)
+            for (int64_t i = 0; i < rows; ++i)
+              for (int64_t j = 0; j < cols; ++j)
+                dx[n * xs[0] + c * xs[1] + (a + i * p.stride_h) * xs[2] + (b + j * p.stride_w) * xs[3]] = T(0);
+        continue;
+      }
+      const int64_t dr = rs.size() > 1 ? rs[1] - rs[0] : 1, ds = ss.size() > 1 ? ss[1] - ss[0] : 1;
+      Conv2dParams q;
+      q.N = p.N, q.C = Kg, q.H = p.P - skip_h, q.W = p.Q - skip_w;
+      q.K = Cg, q.R = static_cast<int64_t>(rs.size()), q.S = static_cast<int64_t>(ss.size());
+      q.P = rows, q.Q = cols, q.groups = 1;
+      q.pad_h = std::max<int64_t>(0, -oh), q.pad_w = std::max<int64_t>(0, -ow);
+      q.dilation_h = dr * p.dilation_h / p.stride_h, q.dilation_w = ds * p.dilation_w / p.stride_w;
+      for (int i = 0; i < 4; ++i) q.x_strides[i] = ys[i];
+      q.y_strides[0] = xs[0], q.y_strides[1] = xs[1], q.y_strides[2] = p.stride_h * xs[2];
+      q.y_strides[3] = p.stride_w * xs[3];
+      // w'[c, k, r', s'] = w[k, c, rs.back() - r' * dr, ss.back() - s' * ds]
+      q.w_strides[0] = p.w_strides[1], q.w_strides[1] = p.w_strides[0];
+      q.w_strides[2] = -dr * p.w_strides[2], q.w_strides[3] = -ds * p.w_strides[3];
+      for (int64_t g = 0; g < G; ++g)
+        conv2d_fprop_implicit_gemm<T>(
+            q, dyl + g * Kg * ys[1] + skip_h * ys[2] + skip_w * ys[3],
+            w + g * Kg * p.w_strides[0] + rs.back() * p.w_strides[2] + ss.back() * p.w_strides[3], nullptr,
+            dx + g * Cg * xs[1] + a * xs[2] + b * xs[3]);
+    }
+}
+
+template void conv2d_dgrad_by_forward<float>(const Conv2dParams&, const float*, const float*, float*);
+template void conv2d_dgrad_by_forward<double>(const Conv2dParams&, const double*, const double*, double*);
+
+}  // namespace fastconv
