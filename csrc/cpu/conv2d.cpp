@@ -31,7 +31,10 @@ Conv2dAlgorithm choose(const Conv2dParams& p) {
         throw std::invalid_argument("conv2d: algorithm='direct' applies only to depthwise problems (groups == in_channels)");
       return Conv2dAlgorithm::direct;
     case Conv2dAlgorithm::automatic:
-      if (conv2d_is_depthwise(p)) return Conv2dAlgorithm::direct;
+      // Depthwise proper (C > 1). A single input channel with many filters (groups == C == 1) goes
+      // direct only with unit-stride output rows (NCHW): measured on 64x1x28x28 -> 32 there, fwd 2x
+      // and wgrad 1.3x faster than the GEMM, dgrad even; channels-last it is mixed.
+      if (conv2d_is_depthwise(p) && (p.C > 1 || p.K == 1 || p.y_strides[3] == 1)) return Conv2dAlgorithm::direct;
       return winograd_preferred<T>(p) ? Conv2dAlgorithm::winograd : Conv2dAlgorithm::implicit_gemm;
     default: throw std::invalid_argument("conv2d: algorithm not available for this problem");
   }
