@@ -153,7 +153,8 @@ void dgrad_units(const Plan& plan, const float* dy, float* dx, bool nhwc) {
   auto scratch = [&] {
     Ring ring(p, nhwc ? p.Q * cb : p.Q + 2 * g.margin, false, 0.0f, 0);
     const size_t slots = static_cast<size_t>(ring.slots);
-    return DgradScratch{std::move(ring), std::vector<float>(static_cast<size_t>(p.Q)), std::vector<const float*>(slots)};
+    return DgradScratch{std::move(ring), std::vector<float>(static_cast<size_t>(p.Q)),
+                        std::vector<const float*>(slots)};
   };
   const int64_t per_input = (p.kernel_h / p.stride_h + 1) * (p.kernel_w / p.stride_w + 1);
   for_each_item(p.N * blocks, p.H, p.W * cb * per_input, true, scratch,
@@ -161,6 +162,7 @@ void dgrad_units(const Plan& plan, const float* dy, float* dx, bool nhwc) {
     const int64_t n = u / blocks, c0 = (u % blocks) * cb, nc = std::min(cb, p.C - c0);
     cpu::GatherGeom gu = g;
     gu.C = nc;
+    gu.value_qs = nc;
     int64_t cached = -1;
     walk_rows(
         plan, ha, hb,

@@ -157,9 +157,12 @@ void fprop_nhwc(const Plan& plan, const float* x, float* y, int64_t* indices) {
       }
       const bool exact = s.nan.any(image, s.hs[0], s.hs[nrows - 1]);
       k.max_row_nhwc(g, cpu::PoolRows{s.ptrs.data(), s.hs.data(), nrows}, exact, y_direct ? yrow : s.ybuf.data(),
-                     y_direct ? ys[3] : p.C, ik, i_direct ? irow : s.ibuf.data(), i_direct ? (indices ? is[3] : 0) : p.C);
-      for (int64_t q = 0; !y_direct && q < p.Q; ++q) scatter_copy(s.ybuf.data() + q * p.C, p.C, yrow + q * ys[3], ys[1]);
-      for (int64_t q = 0; !i_direct && q < p.Q; ++q) scatter_copy(s.ibuf.data() + q * p.C, p.C, irow + q * is[3], is[1]);
+                     y_direct ? ys[3] : p.C, ik, i_direct ? irow : s.ibuf.data(),
+                     i_direct ? (indices ? is[3] : 0) : p.C);
+      for (int64_t q = 0; !y_direct && q < p.Q; ++q)
+        scatter_copy(s.ybuf.data() + q * p.C, p.C, yrow + q * ys[3], ys[1]);
+      for (int64_t q = 0; !i_direct && q < p.Q; ++q)
+        scatter_copy(s.ibuf.data() + q * p.C, p.C, irow + q * is[3], is[1]);
     }
   });
 }
@@ -305,12 +308,16 @@ void dgrad_nhwc(const Plan& plan, const float* dy, const float* x, const int64_t
   fg.xs_w = xs[3];
   cpu::GatherGeom g = plan.gg;
   g.dx_ws = ds[3];
-  auto scratch = [&] { return make_dgrad_scratch(plan, p.Q * cb, indices ? 0 : p.Q * cb, NanRows{k, xs[2], p.W, cb, xs[3]}); };
+  const bool dy_in_place = ys[1] == 1;  // the gathers read dy rows where they are
+  auto scratch = [&] {
+    return make_dgrad_scratch(plan, p.Q * cb, indices ? 0 : p.Q * cb, NanRows{k, xs[2], p.W, cb, xs[3]});
+  };
   for_each_item(p.N * blocks, p.H, p.W * cb * p.kernel_h * p.kernel_w, !indices, scratch,
                 [&](DgradScratch& s, int64_t u, int64_t ha, int64_t hb) {
     const int64_t n = u / blocks, c0 = (u % blocks) * cb, nc = std::min(cb, p.C - c0);
     cpu::GatherGeom gu = g;
     gu.C = nc;
+    gu.value_qs = dy_in_place ? ys[3] : nc;
     cpu::PoolRowGeom fu = fg;
     fu.C = nc;
     s.nan.C = nc;
@@ -320,10 +327,10 @@ void dgrad_nhwc(const Plan& plan, const float* dy, const float* x, const int64_t
     walk_rows(
         plan, ha, hb,
         [&](int64_t oh) {
-          float* vrow = s.ring.value_row(oh);
           int32_t* irow = s.ring.index_row(oh);
           const float* dyo = dy + (n * ys[0] + c0 * ys[1] + oh * ys[2]);
-          for (int64_t q = 0; q < p.Q; ++q) gather_copy(dyo + q * ys[3], ys[1], nc, vrow + q * nc);
+          for (int64_t q = 0; !dy_in_place && q < p.Q; ++q)
+            gather_copy(dyo + q * ys[3], ys[1], nc, s.ring.value_row(oh) + q * nc);
           if (indices) {
             const int64_t* io = indices + (n * is[0] + c0 * is[1] + oh * is[2]);
             for (int64_t q = 0; q < p.Q; ++q)
@@ -331,12 +338,13 @@ void dgrad_nhwc(const Plan& plan, const float* dy, const float* x, const int64_t
             return;
           }
           const int64_t nrows = plan.window(oh, image, xs[2], s.hs.data(), s.ptrs.data());
-          k.max_row_nhwc(fu, cpu::PoolRows{s.ptrs.data(), s.hs.data(), nrows}, s.nan.any(image, s.hs[0], s.hs[nrows - 1]),
-                         s.ybuf.data(), nc, cpu::PoolIdx::i32, irow, nc);
+          const bool exact = s.nan.any(image, s.hs[0], s.hs[nrows - 1]);
+          k.max_row_nhwc(fu, cpu::PoolRows{s.ptrs.data(), s.hs.data(), nrows}, exact, s.ybuf.data(), nc,
+                         cpu::PoolIdx::i32, irow, nc);
         },
         [&](int64_t h, int64_t first, int64_t n_oh) {
           for (int64_t i = 0; i < n_oh; ++i) {
-            s.dyr[i] = s.ring.value_row(first + i);
+            s.dyr[i] = dy_in_place ? dy + (n * ys[0] + c0 * ys[1] + (first + i) * ys[2]) : s.ring.value_row(first + i);
             s.ir[i] = s.ring.index_row(first + i);
           }
           k.max_gather_nhwc(gu, s.dyr.data(), s.ir.data(), n_oh, h, dx + (n * ds[0] + c0 * ds[1] + h * ds[2]),

@@ -50,7 +50,8 @@ struct PoolRows {
 // The w axis of a backward call, and the prepared output rows.
 //   planar (avg): each prepared row has `margin` padding entries on both sides (0), so the kernel
 //           may read outputs q in [-margin, Q + margin); margin >= lanes + kw + 2.
-//   NHWC:   each prepared row is Q x C (c fastest), no padding; dx pixels dx_ws apart.
+//   NHWC:   each prepared index row is Q x C (c fastest), each value row Q pixels value_qs apart
+//           (C contiguous channels each; max may read dy in place), no padding; dx pixels dx_ws apart.
 struct GatherGeom {
   int64_t W = 0, Q = 0;
   int64_t kw = 1, sw = 1, pw = 0;
@@ -59,6 +60,7 @@ struct GatherGeom {
   // phi = (w + pw) mod sw is covered by j_phase[phi] outputs (see avg_gather_planar).
   int64_t t_begin = 0, t_end = 0, j_phase[2] = {0, 0};
   int64_t C = 1;
+  int64_t value_qs = 1;
   int64_t dx_ws = 1;
   const int32_t* cols = nullptr;  // W pairs [lo, hi], the outputs covering each w (pool_cover_table)
 };

@@ -102,7 +102,9 @@ struct Simd {
   static M eq(F a, F b) { return _mm256_castps_si256(_mm256_cmp_ps(a, b, _CMP_EQ_OQ)); }
   static M isnan(F a) { return _mm256_castps_si256(_mm256_cmp_ps(a, a, _CMP_UNORD_Q)); }
   static M eqi(I a, I b) { return _mm256_cmpeq_epi32(a, b); }
-  static M mask_of(I v) { return _mm256_xor_si256(_mm256_cmpeq_epi32(v, _mm256_setzero_si256()), _mm256_set1_epi32(-1)); }
+  static M mask_of(I v) {
+    return _mm256_xor_si256(_mm256_cmpeq_epi32(v, _mm256_setzero_si256()), _mm256_set1_epi32(-1));
+  }
   static M and_(M a, M b) { return _mm256_and_si256(a, b); }
   static M or_(M a, M b) { return _mm256_or_si256(a, b); }
   static bool any(M m) { return !_mm256_testz_si256(m, m); }

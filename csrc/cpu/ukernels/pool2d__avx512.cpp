@@ -62,10 +62,12 @@ struct Simd {
   }
   // a0 b0 a1 b1 ... a7 b7 and a8 b8 ... a15 b15
   static F interleave_lo(F a, F b) {
-    return _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
+    const I sel = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    return _mm512_permutex2var_ps(a, sel, b);
   }
   static F interleave_hi(F a, F b) {
-    return _mm512_permutex2var_ps(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
+    const I sel = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    return _mm512_permutex2var_ps(a, sel, b);
   }
   // Narrows src[i] in whole vectors, to int32, -1 outside [0, plane); i: how far it got.
   static int64_t narrow(const int64_t* src, int64_t n, int64_t plane, int32_t* dst, int64_t& i) {
@@ -74,7 +76,8 @@ struct Simd {
     for (i = 0; i + 8 <= n; i += 8) {
       const __m512i v = _mm512_loadu_si512(src + i);
       const __mmask8 in = _mm512_cmplt_epu64_mask(v, lim);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm512_cvtepi64_epi32(_mm512_mask_blend_epi64(in, minus1, v)));
+      const __m256i narrow = _mm512_cvtepi64_epi32(_mm512_mask_blend_epi64(in, minus1, v));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), narrow);
       count = _mm512_mask_add_epi64(count, in, count, _mm512_set1_epi64(1));
     }
     return _mm512_reduce_add_epi64(count);
