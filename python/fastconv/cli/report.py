@@ -261,6 +261,7 @@ def plot(rows, limits, path: str, title: str = "fastconv bench") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     have_torch = any(r.ratio("torch") is not None for r in rows)
     value = (lambda r: r.ratio("torch")) if have_torch else (lambda r: percent(r, limits))
@@ -285,6 +286,8 @@ def plot(rows, limits, path: str, title: str = "fastconv bench") -> None:
             ax.bar(xs, ys, width=width, label=config)
         if have_torch:
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+            ax.yaxis.set_minor_formatter(ticker.NullFormatter())
             ax.axhline(1.0, color="black", linewidth=0.8)
             ax.set_ylabel(f"{pass_}: torch / fastconv")
         else:
