@@ -214,8 +214,10 @@ DgradScratch make_dgrad_scratch(const Plan& plan, int64_t row_len, int64_t y_len
 // Planar backward as a scatter, for dense dx planes (rows W apart, unit w stride): zero the rows, then
 // add each dy at its flat index in (oh, ow) order, as the generic code does. With indices a unit is a
 // whole plane (an index may name any element of it). Recomputing the argmax, a unit may be a block of
-// dx rows: it takes the output rows covering them and adds only what lands inside, in the same order.
-// For planes of the sizes networks use this beats the gather: one add per output and no bookkeeping.
+// dx rows: it takes the output rows covering them and adds only what lands inside, in the same order;
+// and when the windows are disjoint each dx row is simply written from the one output row covering it
+// (at most one addend per element: the same values). For planes of the sizes networks use this beats
+// a gather: one add per output and no bookkeeping.
 constexpr int64_t kScatterRows = 8;  // output rows whose argmax is recomputed at a time
 
 struct ScatterScratch {
@@ -233,10 +235,14 @@ void dgrad_planar_scatter(const Plan& plan, const float* dy, const float* x, con
   const int64_t* is = p.i_strides;
   const int64_t W = p.W, plane = p.H * p.W;
   auto scratch = [&] {
-    return ScatterScratch{PaddedRows(plan, kNegInf), std::vector<float>(static_cast<size_t>(kScatterRows * p.Q)),
-                          std::vector<int32_t>(static_cast<size_t>(kScatterRows * p.Q))};
+    // A vector of room past the rows: PoolIdx::i32 kernels may write it.
+    return ScatterScratch{PaddedRows(plan, kNegInf),
+                          std::vector<float>(static_cast<size_t>(kScatterRows * p.Q + k.lanes)),
+                          std::vector<int32_t>(static_cast<size_t>(kScatterRows * p.Q + k.lanes))};
   };
   const int64_t per_input = (p.kernel_h / p.stride_h + 1) * (p.kernel_w / p.stride_w + 1);
+  // Disjoint windows (2x2 stride 2, say): every dx element lies in at most one window.
+  const bool disjoint = p.kernel_h <= p.stride_h && p.kernel_w <= p.stride_w;
   for_each_item(p.N * p.C, p.H, W * per_input, !indices, scratch,
                 [&](ScatterScratch& s, int64_t u, int64_t ha, int64_t hb) {
     const int64_t n = u / p.C, c = u % p.C;
@@ -261,6 +267,13 @@ void dgrad_planar_scatter(const Plan& plan, const float* dy, const float* x, con
       return;
     }
     const float* xp = x + (n * xs[0] + c * xs[1]);
+    if (disjoint) {  // each dx row written whole from the one output row covering it, if any
+      s.rows.reset();
+      const cpu::DisjointDgrad d{dyp, ys[2], ys[3], dxp, W, ha, hb, plan.cover.data(), s.arg.data(), s.ybuf.data()};
+      k.max_dgrad_disjoint_unit(plan.g, plan.gg, planar_unit(plan, xp, nullptr, 0, nullptr, 0, cpu::PoolIdx::i32, 0, 0),
+                                s.rows.rows(), d);
+      return;
+    }
     const int64_t oa = plan.cover[static_cast<size_t>(2 * ha)], ob = plan.cover[static_cast<size_t>(2 * (hb - 1) + 1)];
     const int64_t lo = ha * W, hi = hb * W;
     s.rows.reset();

@@ -172,6 +172,7 @@ class PaddedRows {
     rows_.nan = nan_.data();
     rows_.ptr = ptr_.data();
     rows_.hs = hs_.data();
+    rows_.fill = fill;
   }
   PaddedRows(PaddedRows&& o) noexcept
       : slots_(o.slots_), buf_(std::move(o.buf_)), held_(std::move(o.held_)), nan_(std::move(o.nan_)),

@@ -67,7 +67,7 @@ struct GatherGeom {
 
 // Planar forward over output rows [oa, ob) of one unit (plane): each input row is copied once into a
 // slot of `rows`, then the row kernel runs. A copy puts the element at w in phase w mod sw, index
-// floor(w / sw) (w from -pw to the end of the last window and a vector beyond: phase_len floats per
+// floor(w / sw) (w from -pw to the end of the last window and two vectors beyond: phase_len floats per
 // phase), with -inf (max) or 0 (avg) outside [0, W), so every tap is one unmasked load; the fill
 // neither wins a maximum nor changes a sum from +0 (such a sum is never -0). y and index rows have
 // unit q stride.
@@ -79,6 +79,7 @@ struct PlanarRows {
   char* nan;      // per slot: whether that row holds a NaN
   const float** ptr;  // kernel_h entries of scratch for the kernels
   int64_t* hs;        // kernel_h entries of scratch
+  float fill;         // -inf (max) or 0 (avg)
 };
 
 struct PlanarUnit {
@@ -96,11 +97,24 @@ struct PlanarUnit {
   int64_t oa, ob;
 };
 
+// Planar max backward with disjoint windows, per unit: dx rows [ha, hb).
+struct DisjointDgrad {
+  const float* dy;  // dy plane
+  int64_t dy_hs, dy_qs;
+  float* dx;  // dx plane
+  int64_t dx_hs;
+  int64_t ha, hb;
+  const int64_t* cover;  // per dx row: output rows [lo, hi] covering it (at most one)
+  int32_t* arg;          // Q + lanes scratch entries
+  float* ybuf;           // Q + lanes scratch entries
+};
+
 // Microkernels of one ISA.
 struct Pool2dKernels {
   int lanes;  // floats per vector
   // Planar forward over a unit's rows (PlanarUnit, PlanarRows). Index rows: PoolIdx::i32 -> int32_t,
-  // i64 -> int64_t, none -> ignored.
+  // i64 -> int64_t, none -> ignored. With PoolIdx::i32 (scratch) the y and index rows may be written up
+  // to a vector past Q.
   void (*max_unit_planar)(const PoolRowGeom& g, const PlanarUnit& u, PlanarRows& rows);
   void (*avg_unit_planar)(const PoolRowGeom& g, const PlanarUnit& u, PlanarRows& rows);
   // NHWC forward of one output row from its window's inside rows: y[q * y_qs + c], idx[q * i_qs + c];
@@ -124,6 +138,11 @@ struct Pool2dKernels {
   void (*zero)(float* p, int64_t n);
   // n indices src[i * stride] to int32, -1 where outside [0, plane); returns how many are inside.
   int64_t (*narrow_indices)(const int64_t* src, int64_t stride, int64_t n, int64_t plane, int32_t* dst);
+  // Planar max backward without indices, disjoint windows (kh <= sh, kw <= sw, dilation 1): dx rows
+  // [ha, hb) of one plane written whole, each element dy of the window whose recomputed argmax names
+  // it, else 0 (u: the plane's forward, PoolIdx::i32).
+  void (*max_dgrad_disjoint_unit)(const PoolRowGeom& g, const GatherGeom& gg, const PlanarUnit& u, PlanarRows& rows,
+                                  const DisjointDgrad& d);
 };
 
 // tap_off[s], s < kw, for rows copied with phase_len floats per phase: the value at w = q * sw - pw +
