@@ -183,7 +183,7 @@ void dgrad_units(const Plan& plan, const float* dy, float* dx, bool nhwc) {
 }  // namespace
 
 bool avg_pool2d_fprop_rows(const Pool2dParams& p, const float* x, float* y) {
-  if (!fits_int32(p)) return false;
+  if (!fits_int32(p) || !scratch_fits(p)) return false;
   const bool nhwc = channels_inner(p, p.x_strides);
   if (nhwc && p.x_strides[1] != 1) return false;
   fprop_units(Plan(p, false), x, y, nhwc);
@@ -191,7 +191,7 @@ bool avg_pool2d_fprop_rows(const Pool2dParams& p, const float* x, float* y) {
 }
 
 bool avg_pool2d_dgrad_rows(const Pool2dParams& p, const float* dy, float* dx) {
-  if (!fits_int32(p)) return false;
+  if (!fits_int32(p) || !scratch_fits(p)) return false;
   const bool nhwc = channels_inner(p, p.x_strides);
   if (nhwc ? p.x_strides[1] != 1 : p.x_strides[3] != 1) return false;
   dgrad_units(Plan(p, true), dy, dx, nhwc);

@@ -370,7 +370,7 @@ void dgrad_nhwc(const Plan& plan, const float* dy, const float* x, const int64_t
 }  // namespace
 
 bool max_pool2d_fprop_rows(const Pool2dParams& p, const float* x, float* y, int64_t* indices) {
-  if (!fits_int32(p)) return false;
+  if (!fits_int32(p) || !scratch_fits(p)) return false;
   const bool nhwc = channels_inner(p, p.x_strides);
   if (nhwc && p.x_strides[1] != 1) return false;
   const Plan plan(p, false);
@@ -381,7 +381,7 @@ bool max_pool2d_fprop_rows(const Pool2dParams& p, const float* x, float* y, int6
 
 bool max_pool2d_dgrad_rows(const Pool2dParams& p, const float* dy, const float* x, const int64_t* indices,
                            float* dx) {
-  if (!fits_int32(p) || p.dilation_h != 1 || p.dilation_w != 1) return false;
+  if (!fits_int32(p) || !scratch_fits(p) || p.dilation_h != 1 || p.dilation_w != 1) return false;
   const bool nhwc = channels_inner(p, p.dx_strides);
   // Recomputing the argmax reads x with the same family of kernels.
   if (!indices && channels_inner(p, p.x_strides) != nhwc) return false;

@@ -47,6 +47,15 @@ inline bool fits_int32(const Pool2dParams& p) {
          p.dilation_h < kSmall;
 }
 
+// Per-thread scratch stays bounded (row copies span a window's rows; NHWC rings hold Q x 64 values
+// per row): beyond this the generic loops, which need none, take over.
+inline bool scratch_fits(const Pool2dParams& p) {
+  constexpr int64_t kMaxScratchFloats = int64_t(1) << 26;  // 256 MB
+  const int64_t span = (p.kernel_h - 1) * p.dilation_h + 1;
+  const int64_t row = p.W + 2 * p.pad_w + p.kernel_w * p.dilation_w + 256;
+  return span <= kMaxScratchFloats / row / 2 && p.kernel_h * 64 <= kMaxScratchFloats / (p.Q + 64);
+}
+
 // Whether channels are the smallest stride of an array (the NHWC family reads it), as the generic
 // code's channel blocking decides.
 inline bool channels_inner(const Pool2dParams& p, const int64_t* s) {
