@@ -38,18 +38,21 @@ void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const T* x, const T* w, c
       return w[(g * Kg + k) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
     }, wp.data() + g * group_stride);
 
-  constexpr int64_t TP = cpu::kTilePixels;
-  const int64_t NPQ = p.N * PQ, tiles = cpu::ceil_div(NPQ, TP);
+  // A task gathers kSpan pixels at once (longer contiguous reads per channel plane than one GEMM
+  // tile would make) and runs the tile GEMM on each kTilePixels-wide slice of them.
+  constexpr int64_t TP = cpu::kTilePixels, kSpan = 4 * TP;
+  const int64_t NPQ = p.N * PQ, spans = cpu::ceil_div(NPQ, kSpan);
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
-  parallel_for(0, G * tiles, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> patch(static_cast<size_t>(J * TP));
-    std::vector<T> out(static_cast<size_t>(Kg * TP));
+  parallel_for(0, G * spans, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<T> patch(static_cast<size_t>(J * kSpan));
+    std::vector<T> out(static_cast<size_t>(Kg * kSpan));
     std::vector<cpu::PixelRun> runs;
     const cpu::OutMap to_y{1, 0, 1, 0, ys[0], ys[2], ys[3]};
     for (int64_t task = lo; task < hi; ++task) {
-      const int64_t tile = task % tiles, g = task / tiles;
-      const int64_t pix0 = tile * TP, count = std::min(TP, NPQ - pix0);
+      const int64_t span = task % spans, g = task / spans;
+      const int64_t pix0 = span * kSpan, count = std::min(kSpan, NPQ - pix0);
+      const int64_t width = cpu::ceil_div(count, TP) * TP;
       cpu::split_runs(pix0, count, p.P, p.Q, runs);
       for (int64_t c = 0; c < Cg; ++c) {
         const T* xc = x + (g * Cg + c) * xs[1];
@@ -57,13 +60,14 @@ void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const T* x, const T* w, c
           for (int64_t s = 0; s < p.S; ++s) {
             const cpu::TapMap tap{p.stride_h, r * p.dilation_h - p.pad_h, p.stride_w, s * p.dilation_w - p.pad_w,
                                   p.H, p.W, xs[0], xs[2], xs[3]};
-            cpu::gather_tap(xc, runs, TP, tap, patch.data() + ((c * p.R + r) * p.S + s) * TP);
+            cpu::gather_tap(xc, runs, width, tap, patch.data() + ((c * p.R + r) * p.S + s) * kSpan);
           }
       }
-      cpu::gemm_tile(Kg, J, wp.data() + g * group_stride, patch.data(), out.data());
+      for (int64_t t0 = 0; t0 < width; t0 += TP)
+        cpu::gemm_tile(Kg, J, wp.data() + g * group_stride, patch.data() + t0, kSpan, out.data() + t0, kSpan);
       for (int64_t k = 0; k < Kg; ++k) {
         const int64_t kk = g * Kg + k;
-        cpu::scatter_runs(out.data() + k * TP, runs, to_y, b ? b[kk * p.b_stride] : T(0), y + kk * ys[1]);
+        cpu::scatter_runs(out.data() + k * kSpan, runs, to_y, b ? b[kk * p.b_stride] : T(0), y + kk * ys[1]);
       }
     }
   });

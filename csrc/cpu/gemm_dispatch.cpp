@@ -9,21 +9,21 @@ namespace cpu {
 
 namespace {
 template <typename T>
-using GemmFn = void (*)(int64_t, int64_t, const T*, const T*, T*);
+using GemmFn = void (*)(int64_t, int64_t, const T*, const T*, int64_t, T*, int64_t);
 template <typename T>
 using GemmNtFn = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t);
 template <typename T>
 using IgemmFn = void (*)(int64_t, int64_t, int64_t, int64_t, const T* const*, const T*, T*, int64_t);
 }  // namespace
 
-void gemm_tile(int64_t M, int64_t J, const float* A, const float* B, float* C) {
+void gemm_tile(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
   static const GemmFn<float> fn = FASTCONV_PICK_FOR_ISA(GemmFn<float>, gemm_f32_6x64);
-  fn(M, J, A, B, C);
+  fn(M, J, A, B, ldb, C, ldc);
 }
 
-void gemm_tile(int64_t M, int64_t J, const double* A, const double* B, double* C) {
+void gemm_tile(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc) {
   static const GemmFn<double> fn = FASTCONV_PICK_FOR_ISA(GemmFn<double>, gemm_f64_6x64);
-  fn(M, J, A, B, C);
+  fn(M, J, A, B, ldb, C, ldc);
 }
 
 void gemm_nt(int64_t M, int64_t N, int64_t T, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,

@@ -1,9 +1,9 @@
 // The tile GEMM behind the conv2d passes, per ISA.
 //
-//   C[m][t] = sum_j A[m][j] * B[j][t]      m < M, t < kTilePixels
+//   C[m * ldc + t] = sum_j A[m][j] * B[j * ldb + t]      m < M, t < kTilePixels
 //   A: packed in panels of kPanelRows rows, A[(m / 6) * J * 6 + j * 6 + m % 6], the last panel
-//      zero-filled (pack_panels below); B: J rows of kTilePixels contiguous values; C: M rows of
-//      kTilePixels.
+//      zero-filled (pack_panels below); B: J rows of kTilePixels values, ldb apart; C: M rows of
+//      kTilePixels values, ldc apart.
 // Each C element is summed over j = 0, 1, ... in order, so results do not depend on threads or on
 // how a pass is blocked; they may differ between ISAs (fused multiply-add rounds once).
 #pragma once
@@ -30,21 +30,26 @@ void pack_panels(int64_t M, int64_t J, Get get, T* dst) {
 }
 
 namespace scalar {
-void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, float* C);
-void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, double* C);
+void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc);
+void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc);
 }  // namespace scalar
 namespace avx2 {
-void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, float* C);
-void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, double* C);
+void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc);
+void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc);
 }  // namespace avx2
 namespace avx512 {
-void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, float* C);
-void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, double* C);
+void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc);
+void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc);
 }  // namespace avx512
 
 // The selected ISA's kernel (isa.h).
-void gemm_tile(int64_t M, int64_t J, const float* A, const float* B, float* C);
-void gemm_tile(int64_t M, int64_t J, const double* A, const double* B, double* C);
+void gemm_tile(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc);
+void gemm_tile(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc);
+// Contiguous B and C rows (ldb = ldc = kTilePixels).
+template <typename T>
+inline void gemm_tile(int64_t M, int64_t J, const T* A, const T* B, T* C) {
+  gemm_tile(M, J, A, B, kTilePixels, C, kTilePixels);
+}
 
 }  // namespace cpu
 }  // namespace fastconv

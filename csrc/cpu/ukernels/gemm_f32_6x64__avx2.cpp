@@ -13,11 +13,11 @@ namespace avx2 {
 namespace {
 
 template <int ROWS>
-inline void panel_6x16(int64_t J, const float* A, const float* B, float* C) {
+inline void panel_6x16(int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
   __m256 acc[ROWS][2];
   for (int i = 0; i < ROWS; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   for (int64_t j = 0; j < J; ++j) {
-    const __m256 b0 = _mm256_loadu_ps(B + j * kTilePixels), b1 = _mm256_loadu_ps(B + j * kTilePixels + 8);
+    const __m256 b0 = _mm256_loadu_ps(B + j * ldb), b1 = _mm256_loadu_ps(B + j * ldb + 8);
     const float* a = A + j * kPanelRows;
     for (int i = 0; i < ROWS; ++i) {
       const __m256 ai = _mm256_broadcast_ss(a + i);
@@ -26,35 +26,35 @@ inline void panel_6x16(int64_t J, const float* A, const float* B, float* C) {
     }
   }
   for (int i = 0; i < ROWS; ++i) {
-    _mm256_storeu_ps(C + i * kTilePixels, acc[i][0]);
-    _mm256_storeu_ps(C + i * kTilePixels + 8, acc[i][1]);
+    _mm256_storeu_ps(C + i * ldc, acc[i][0]);
+    _mm256_storeu_ps(C + i * ldc + 8, acc[i][1]);
   }
 }
 
 template <int ROWS>
-inline void panel_6x64(int64_t J, const float* A, const float* B, float* C) {
-  for (int64_t t0 = 0; t0 < kTilePixels; t0 += 16) panel_6x16<ROWS>(J, A, B + t0, C + t0);
+inline void panel_6x64(int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  for (int64_t t0 = 0; t0 < kTilePixels; t0 += 16) panel_6x16<ROWS>(J, A, B + t0, ldb, C + t0, ldc);
 }
 
 }  // namespace
 
-void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, float* C) {
+void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
   for (int64_t m0 = 0; m0 < M; m0 += kPanelRows) {
     const float* panel = A + (m0 / kPanelRows) * J * kPanelRows;
-    float* c = C + m0 * kTilePixels;
+    float* c = C + m0 * ldc;
     switch (M - m0 < kPanelRows ? M - m0 : kPanelRows) {
-      case 6: panel_6x64<6>(J, panel, B, c); break;
-      case 5: panel_6x64<5>(J, panel, B, c); break;
-      case 4: panel_6x64<4>(J, panel, B, c); break;
-      case 3: panel_6x64<3>(J, panel, B, c); break;
-      case 2: panel_6x64<2>(J, panel, B, c); break;
-      default: panel_6x64<1>(J, panel, B, c); break;
+      case 6: panel_6x64<6>(J, panel, B, ldb, c, ldc); break;
+      case 5: panel_6x64<5>(J, panel, B, ldb, c, ldc); break;
+      case 4: panel_6x64<4>(J, panel, B, ldb, c, ldc); break;
+      case 3: panel_6x64<3>(J, panel, B, ldb, c, ldc); break;
+      case 2: panel_6x64<2>(J, panel, B, ldb, c, ldc); break;
+      default: panel_6x64<1>(J, panel, B, ldb, c, ldc); break;
     }
   }
 }
 
-void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, double* C) {
-  gemm_6x64_generic<double>(M, J, A, B, C);
+void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc) {
+  gemm_6x64_generic<double>(M, J, A, B, ldb, C, ldc);
 }
 
 }  // namespace avx2

@@ -14,12 +14,12 @@ namespace avx512 {
 namespace {
 
 template <int ROWS>
-inline void panel_6x64(int64_t J, const float* A, const float* B, float* C) {
+inline void panel_6x64(int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
   __m512 acc[ROWS][4];
   for (int i = 0; i < ROWS; ++i)
     for (int c = 0; c < 4; ++c) acc[i][c] = _mm512_setzero_ps();
   for (int64_t j = 0; j < J; ++j) {
-    const float* b = B + j * kTilePixels;
+    const float* b = B + j * ldb;
     const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32),
                  b3 = _mm512_loadu_ps(b + 48);
     const float* a = A + j * kPanelRows;
@@ -32,28 +32,28 @@ inline void panel_6x64(int64_t J, const float* A, const float* B, float* C) {
     }
   }
   for (int i = 0; i < ROWS; ++i)
-    for (int c = 0; c < 4; ++c) _mm512_storeu_ps(C + i * kTilePixels + 16 * c, acc[i][c]);
+    for (int c = 0; c < 4; ++c) _mm512_storeu_ps(C + i * ldc + 16 * c, acc[i][c]);
 }
 
 }  // namespace
 
-void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, float* C) {
+void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
   for (int64_t m0 = 0; m0 < M; m0 += kPanelRows) {
     const float* panel = A + (m0 / kPanelRows) * J * kPanelRows;
-    float* c = C + m0 * kTilePixels;
+    float* c = C + m0 * ldc;
     switch (M - m0 < kPanelRows ? M - m0 : kPanelRows) {
-      case 6: panel_6x64<6>(J, panel, B, c); break;
-      case 5: panel_6x64<5>(J, panel, B, c); break;
-      case 4: panel_6x64<4>(J, panel, B, c); break;
-      case 3: panel_6x64<3>(J, panel, B, c); break;
-      case 2: panel_6x64<2>(J, panel, B, c); break;
-      default: panel_6x64<1>(J, panel, B, c); break;
+      case 6: panel_6x64<6>(J, panel, B, ldb, c, ldc); break;
+      case 5: panel_6x64<5>(J, panel, B, ldb, c, ldc); break;
+      case 4: panel_6x64<4>(J, panel, B, ldb, c, ldc); break;
+      case 3: panel_6x64<3>(J, panel, B, ldb, c, ldc); break;
+      case 2: panel_6x64<2>(J, panel, B, ldb, c, ldc); break;
+      default: panel_6x64<1>(J, panel, B, ldb, c, ldc); break;
     }
   }
 }
 
-void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, double* C) {
-  gemm_6x64_generic<double>(M, J, A, B, C);
+void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc) {
+  gemm_6x64_generic<double>(M, J, A, B, ldb, C, ldc);
 }
 
 }  // namespace avx512
