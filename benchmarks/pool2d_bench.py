@@ -9,6 +9,15 @@ before timing (max pool exactly, avg pool within rounding).
 
 from __future__ import annotations
 
+import os
+import sys
+
+# torch's OpenMP workers otherwise spin for milliseconds after each torch call, keeping the second
+# core busy while the fastconv call timed next wants it (interleaved timing penalises fastconv's
+# thread pool; torch's own timings do not change). --omp-active keeps OpenMP's default.
+if "--omp-active" not in sys.argv:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import statistics
 import time
@@ -118,8 +127,10 @@ def main():
     ap.add_argument("--case", nargs="*", default=list(CASES))
     ap.add_argument("--layout", nargs="*", default=["NCHW", "NHWC"])
     ap.add_argument("--pass", dest="passes", nargs="*", default=None)
+    ap.add_argument("--omp-active", action="store_true", help="leave OMP_WAIT_POLICY alone")
     a = ap.parse_args()
-    print(f"fastconv {fc.build_info()['cpu_isa_selected']}, torch {torch.__version__}")
+    print(f"fastconv {fc.build_info()['cpu_isa_selected']}, torch {torch.__version__}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(default)')}")
     print(f"{'case':15} {'layout':6} {'pass':8} {'thr':>3} {'fc ms':>8} {'torch ms':>8} {'ratio':>7} "
           f"{'GB/s':>6} {'%copy':>6}   (min: fc, torch, ratio, %copy)")
     for threads in [int(t) for t in a.threads.split(",")]:

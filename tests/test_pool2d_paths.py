@@ -252,6 +252,46 @@ def test_strided_input_rows_and_outputs():
     np.testing.assert_array_equal(fc.avg_pool2d(xv, 3, 2, 1), fc.avg_pool2d(x, 3, 2, 1))
 
 
+# --------------------------------------------------------------------------- 2x2 windows, stride 2
+
+
+@pytest.mark.parametrize("shape", [(4, 32, 26, 26), (1, 1, 301, 257), (2, 3, 7, 31), (2, 3, 9, 32), (1, 2, 5, 33),
+                                   (1, 2, 3, 65), (3, 1, 2, 2)])
+def test_2x2_stride2(shape, restore_threads):
+    """The in-register 2x2 stride-2 kernels: values, indices, both backwards; row blocks; any threads."""
+    rng = np.random.default_rng(sum(shape))
+    x = ties_input(rng, shape)
+    x.reshape(-1)[rng.random(x.size) < 0.01] = np.nan
+    for ceil_mode in (False, True):
+        kw = dict(kernel_size=2, stride=2, ceil_mode=ceil_mode)
+        res = {}
+        for t in (1, 2, 3):
+            fc.set_num_threads(t)
+            y, idx = fc.max_pool2d(x, return_indices=True, **kw)
+            dy = np.random.default_rng(2).integers(-3, 4, size=y.shape).astype(np.float32)
+            dy.reshape(-1)[::5] = -0.0
+            res[t] = [y, idx, fc.max_pool2d_backward(dy, x, **kw), fc.max_pool2d_backward(dy, x, indices=idx, **kw),
+                      fc.avg_pool2d(x, **kw), fc.avg_pool2d_backward(dy, x, **kw)]
+        for t in (2, 3):
+            for a, b in zip(res[1], res[t]):
+                assert a.tobytes() == b.tobytes()
+        y, idx, dx, dxi, ya, dxa = res[1]
+        y64, idx64 = fc.max_pool2d(x.astype(np.float64), return_indices=True, **kw)
+        np.testing.assert_array_equal(y, y64.astype(np.float32))
+        np.testing.assert_array_equal(idx, idx64)
+        dx64 = fc.max_pool2d_backward(dy.astype(np.float64), x.astype(np.float64), **kw)
+        np.testing.assert_array_equal(dx, dx64.astype(np.float32))
+        assert dx.tobytes() == dxi.tobytes()
+        # average pooling: the same bits as the generic loops (x and dx through strided views)
+        buf = np.zeros(shape[:-1] + (2 * shape[-1],), np.float32)
+        buf[..., ::2] = x
+        xv = buf[..., ::2]
+        slow = np.full(shape[:-1] + (2 * shape[-1],), np.nan, np.float32)[..., ::2]
+        _C.avg_pool2d_dgrad(dy, slow, (2, 2), (2, 2), (0, 0), True, 0)
+        assert np.ascontiguousarray(slow).tobytes() == dxa.tobytes()  # -0 addends give +0 there too
+        np.testing.assert_allclose(ya, fc.avg_pool2d(xv.astype(np.float64), **kw), rtol=1e-6, atol=1e-6)
+
+
 # --------------------------------------------------------------------------- every ISA path
 
 _ISA_SCRIPT = r"""
@@ -264,7 +304,9 @@ cases = [((2, 3, 11, 37), dict(kernel_size=3, stride=2, padding=1)),
          ((1, 4, 8, 33), dict(kernel_size=3, stride=1, padding=1)),
          ((1, 3, 10, 40), dict(kernel_size=4, stride=3, padding=2, ceil_mode=True)),
          ((2, 2, 9, 16), dict(kernel_size=3, stride=2, padding=1, dilation=2)),
-         ((1, 37, 7, 9), dict(kernel_size=3, stride=2, padding=1))]
+         ((1, 37, 7, 9), dict(kernel_size=3, stride=2, padding=1)),
+         ((2, 3, 26, 26), dict(kernel_size=2, stride=2)),
+         ((1, 2, 9, 35), dict(kernel_size=2, stride=2, ceil_mode=True))]
 for i, (shape, kw) in enumerate(cases):
     x = rng.integers(-4, 5, size=shape).astype(np.float32)
     x[0, 0, 0, :3] = [np.nan, -np.inf, -0.0]

@@ -157,9 +157,20 @@ void dgrad_units(const Plan& plan, const float* dy, float* dx, bool nhwc) {
                         std::vector<const float*>(slots)};
   };
   const int64_t per_input = (p.kernel_h / p.stride_h + 1) * (p.kernel_w / p.stride_w + 1);
+  // 2x2 windows, stride 2 (disjoint): each dx row written whole from the one output row covering it.
+  const bool k2s2 = !nhwc && plan.g.k2s2 && k.lanes > 1 && ys[3] == 1;
+  const DivisorRows div_rows(p, divisors);
   for_each_item(p.N * blocks, p.H, p.W * cb * per_input, true, scratch,
                 [&](DgradScratch& s, int64_t u, int64_t ha, int64_t hb) {
     const int64_t n = u / blocks, c0 = (u % blocks) * cb, nc = std::min(cb, p.C - c0);
+    if (k2s2) {
+      cpu::PlanarUnit unit = planar_unit(plan, nullptr, nullptr, 0, nullptr, 0, cpu::PoolIdx::none, 0, 0);
+      unit.div = div_rows.row.data();
+      const cpu::DisjointDgrad d{dy + (n * ys[0] + c0 * ys[1]), ys[2], ys[3], dx + (n * ds[0] + c0 * ds[1]), ds[2],
+                                 ha, hb, plan.cover.data(), nullptr, nullptr};
+      k.avg_dgrad_2x2s2(plan.g, unit, d);
+      return;
+    }
     cpu::GatherGeom gu = g;
     gu.C = nc;
     gu.value_qs = nc;

@@ -89,6 +89,8 @@ struct Plan {
     g.q_lo = std::min(p.Q, ceil_div(p.pad_w, p.stride_w));
     const int64_t last = floor_div(p.W - 1 + p.pad_w - (p.kernel_w - 1) * p.dilation_w, p.stride_w);
     g.q_hi = std::max(g.q_lo, std::min(p.Q, last + 1));
+    g.k2s2 = p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 &&
+             p.pad_w == 0 && p.dilation_h == 1 && p.dilation_w == 1;
     first_h.resize(static_cast<size_t>(p.P));
     n_rows.resize(static_cast<size_t>(p.P));
     for (int64_t oh = 0; oh < p.P; ++oh) {
@@ -207,6 +209,7 @@ inline cpu::PlanarUnit planar_unit(const Plan& plan, const float* plane, float* 
   u.y = y, u.ys_h = ys_h, u.idx = idx, u.is_h = is_h, u.ik = ik;
   u.first_h = plan.first_h.data(), u.n_rows = plan.n_rows.data(), u.dh = plan.p.dilation_h;
   u.oa = oa, u.ob = ob;
+  u.H = plan.p.H;
   return u;
 }
 

@@ -35,6 +35,9 @@ struct PoolRowGeom {
   // output q is element q of row + tap_off[s] (planar_tap_offsets).
   int64_t phase_len = 0;
   const int64_t* tap_off = nullptr;
+  // Planar 2x2 windows, stride 2, no padding, dilation 1 (both axes): the unit kernels then read the
+  // rows in place (when w is contiguous) and deinterleave the taps in registers, with no copies.
+  bool k2s2 = false;
   int64_t C = 1;               // NHWC: channels, contiguous
   int64_t xs_w = 1;            // NHWC: elements between neighbouring pixels of x
   const int32_t* taps = nullptr;  // Q pairs [lo, hi), the window's taps inside [0, W) (pool_tap_table)
@@ -95,6 +98,7 @@ struct PlanarUnit {
   int64_t dh;              // dilation along h
   const float* const* div;  // avg: per output row, its Q divisors
   int64_t oa, ob;
+  int64_t H;                // input height
 };
 
 // Planar max backward with disjoint windows, per unit: dx rows [ha, hb).
@@ -143,6 +147,9 @@ struct Pool2dKernels {
   // it, else 0 (u: the plane's forward, PoolIdx::i32).
   void (*max_dgrad_disjoint_unit)(const PoolRowGeom& g, const GatherGeom& gg, const PlanarUnit& u, PlanarRows& rows,
                                   const DisjointDgrad& d);
+  // Planar avg backward for g.k2s2 (vector ISAs; lanes == 1 must not call it): dx rows [d.ha, d.hb)
+  // written whole, 0 + dy / divisor (u.div) over each window; dy rows with unit q stride.
+  void (*avg_dgrad_2x2s2)(const PoolRowGeom& g, const PlanarUnit& u, const DisjointDgrad& d);
 };
 
 // tap_off[s], s < kw, for rows copied with phase_len floats per phase: the value at w = q * sw - pw +

@@ -40,6 +40,8 @@ struct Simd {
   static F set1(float v) { return _mm256_set1_ps(v); }
   static I set1i(int32_t v) { return _mm256_set1_epi32(v); }
   static I addi(I a, I b) { return _mm256_add_epi32(a, b); }
+  static I srli1(I a) { return _mm256_srli_epi32(a, 1); }
+  static I and1(I a) { return _mm256_and_si256(a, _mm256_set1_epi32(1)); }
   static I muli(I a, int32_t s) { return _mm256_mullo_epi32(a, _mm256_set1_epi32(s)); }
 
   static F load(const float* p) { return _mm256_loadu_ps(p); }

@@ -37,6 +37,8 @@ struct Simd {
   static I set1i(int32_t v) { return _mm512_set1_epi32(v); }
   static I iota() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
   static I addi(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I srli1(I a) { return _mm512_srli_epi32(a, 1); }
+  static I and1(I a) { return _mm512_and_si512(a, _mm512_set1_epi32(1)); }
   static I muli(I a, int32_t s) { return _mm512_mullo_epi32(a, _mm512_set1_epi32(s)); }
 
   static F load(const float* p) { return _mm512_loadu_ps(p); }

@@ -36,6 +36,8 @@ struct Simd {
   static I set1i(int32_t v) { return v; }
   static I iota() { return 0; }
   static I addi(I a, I b) { return a + b; }
+  static I srli1(I a) { return a >> 1; }
+  static I and1(I a) { return a & 1; }
   static I muli(I a, int32_t s) { return a * s; }
 
   static F load(const float* p) { return *p; }
