@@ -2,16 +2,19 @@
 // being one plane (planar layouts) or one image's block of channels (NHWC: c contiguous), and each
 // row goes through the selected ISA's microkernels (ukernels/pool2d.h).
 //   forward:  one output row at a time from its window's input rows (planar: padded copies of the
-//             rows, deinterleaved by stride phase, each made once);
-//   backward: one dx row at a time, gathered from the prepared output rows that cover it, kept in
-//             a small ring (dy copied or divided, indices narrowed to int32 or recomputed).
+//             rows, deinterleaved by stride phase, each made once; 2x2 stride 2: rows read in place);
+//   backward: planar max, a scatter per plane in (oh, ow) order (max_pool2d_rows.cpp), or with
+//             disjoint windows each dx row written directly; otherwise one dx row at a time,
+//             gathered from the prepared output rows that cover it, kept in a small ring (dy copied
+//             or divided, indices narrowed to int32 or recomputed).
 // Every output element is computed by the same operations in the same order whatever the split, so
 // results are the same bits for any thread count; the backward sums follow the (oh, ow) order of the
 // scatter in max_pool2d.cpp / avg_pool2d.cpp, so they are the same bits as that too.
 //
 // The entry points return false where the algorithm does not apply (float64 goes elsewhere before
-// this; here: flat indices beyond int32, a vectorised axis that is not contiguous, dilation in a
-// backward pass); the caller then runs the generic loops.
+// this; here: flat indices beyond int32, scratch beyond a bound, a vectorised axis that is not
+// contiguous, dilation in a backward pass, planar dx planes that are not dense); the caller then runs
+// the generic loops.
 #pragma once
 
 #include <algorithm>
