@@ -752,6 +752,11 @@ def run(args: argparse.Namespace) -> int:
     from ..testing import numpy_baseline, reference
 
     saved_threads = fc.get_num_threads()
+    # OpenMP's default lets torch's worker threads spin for milliseconds after each call, holding a
+    # core that the next (interleaved) fastconv call needs; torch's own times do not change with
+    # PASSIVE. Read by the OpenMP runtime when torch loads, so it is set before the import (a value
+    # the user set is kept).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
         torch_version = torch.__version__
