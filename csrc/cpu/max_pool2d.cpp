@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cpu/parallel.h"
+#include "cpu/pool2d_blocking.h"
 #include "cpu/pool2d_rows.h"
 #include "fastconv/pool.h"
 
@@ -29,35 +30,7 @@ namespace fastconv {
 
 namespace {
 
-constexpr int64_t kMaxBlock = 64;
-
-struct Blocking {
-  int64_t width;  // channels per block
-  int64_t count;  // blocks per image
-};
-
-Blocking channel_blocking(int64_t C, int64_t c_stride, int64_t w_stride) {
-  const bool channels_inner = C > 1 && std::llabs(c_stride) < std::llabs(w_stride);
-  const int64_t width = channels_inner ? std::min(C, kMaxBlock) : 1;
-  return {width, C > 0 ? (C + width - 1) / width : 0};
-}
-
-// The innermost (channel) loop: one channel, a block of unit-stride channels, or any block.
-enum class Lanes { one, unit, strided };
-template <Lanes L>
-using LanesC = std::integral_constant<Lanes, L>;
-
-template <Lanes L>
-inline int64_t lane_count(int64_t cb) { return L == Lanes::one ? 1 : cb; }
-template <Lanes L>
-inline int64_t lane_stride(int64_t s) { return L == Lanes::unit ? 1 : s; }
-
-template <typename Fn>
-void with_lanes(int64_t block_width, int64_t channel_stride, Fn&& fn) {
-  if (block_width == 1) fn(LanesC<Lanes::one>{});
-  else if (channel_stride == 1) fn(LanesC<Lanes::unit>{});
-  else fn(LanesC<Lanes::strided>{});
-}
+using namespace pool_blocking;
 
 // Taps t in [lo, hi) of a window starting at `start` (k taps, step d) that land in [0, L). lo may
 // reach k or beyond when no tap lands inside; start + lo * d is then torch's default coordinate.
