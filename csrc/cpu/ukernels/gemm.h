@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 namespace fastconv {
 namespace cpu {
@@ -27,6 +28,25 @@ void pack_panels(int64_t M, int64_t J, Get get, T* dst) {
         const int64_t m = panel * kPanelRows + i;
         dst[(panel * J + j) * kPanelRows + i] = m < M ? get(m, j) : T(0);
       }
+}
+
+// Calls panel(rows, a, c) for each GEMM panel of A (see above) and its C rows, with rows a
+// std::integral_constant<int, r> holding the panel's row count (6, or fewer for the last), so that
+// ISA kernels templated on it keep their accumulators in registers.
+template <typename T, typename Panel>
+inline void for_each_panel(int64_t M, int64_t J, const T* A, T* C, int64_t ldc, Panel&& panel) {
+  for (int64_t m0 = 0; m0 < M; m0 += kPanelRows) {
+    const T* a = A + (m0 / kPanelRows) * J * kPanelRows;
+    T* c = C + m0 * ldc;
+    switch (M - m0 < kPanelRows ? M - m0 : kPanelRows) {
+      case 6: panel(std::integral_constant<int, 6>{}, a, c); break;
+      case 5: panel(std::integral_constant<int, 5>{}, a, c); break;
+      case 4: panel(std::integral_constant<int, 4>{}, a, c); break;
+      case 3: panel(std::integral_constant<int, 3>{}, a, c); break;
+      case 2: panel(std::integral_constant<int, 2>{}, a, c); break;
+      default: panel(std::integral_constant<int, 1>{}, a, c); break;
+    }
+  }
 }
 
 namespace scalar {

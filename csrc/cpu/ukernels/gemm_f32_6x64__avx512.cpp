@@ -38,18 +38,9 @@ inline void panel_6x64(int64_t J, const float* A, const float* B, int64_t ldb, f
 }  // namespace
 
 void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
-  for (int64_t m0 = 0; m0 < M; m0 += kPanelRows) {
-    const float* panel = A + (m0 / kPanelRows) * J * kPanelRows;
-    float* c = C + m0 * ldc;
-    switch (M - m0 < kPanelRows ? M - m0 : kPanelRows) {
-      case 6: panel_6x64<6>(J, panel, B, ldb, c, ldc); break;
-      case 5: panel_6x64<5>(J, panel, B, ldb, c, ldc); break;
-      case 4: panel_6x64<4>(J, panel, B, ldb, c, ldc); break;
-      case 3: panel_6x64<3>(J, panel, B, ldb, c, ldc); break;
-      case 2: panel_6x64<2>(J, panel, B, ldb, c, ldc); break;
-      default: panel_6x64<1>(J, panel, B, ldb, c, ldc); break;
-    }
-  }
+  for_each_panel(M, J, A, C, ldc, [&](auto rows, const float* a, float* c) {
+    panel_6x64<decltype(rows)::value>(J, a, B, ldb, c, ldc);
+  });
 }
 
 void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc) {
