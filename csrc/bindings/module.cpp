@@ -11,6 +11,12 @@ void register_conv2d(py::module_& m);
 void register_pool2d(py::module_& m);
 void register_peak(py::module_& m);
 void register_runtime_info(py::module_& m);
+void register_index_check(py::module_& m);
+#ifdef FASTCONV_WITH_CUDA
+void register_cuda_runtime(py::module_& m);
+void register_cuda_pool2d(py::module_& m);
+void register_cuda_conv2d(py::module_& m);
+#endif
 }  // namespace bindings
 }  // namespace fastconv
 
@@ -22,4 +28,10 @@ PYBIND11_MODULE(_C, m) {
   fastconv::bindings::register_conv2d(m);
   fastconv::bindings::register_pool2d(m);
   fastconv::bindings::register_peak(m);
+  fastconv::bindings::register_index_check(m);
+#ifdef FASTCONV_WITH_CUDA
+  fastconv::bindings::register_cuda_runtime(m);
+  fastconv::bindings::register_cuda_pool2d(m);
+  fastconv::bindings::register_cuda_conv2d(m);
+#endif
 }

@@ -7,7 +7,7 @@ from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _C, _args, _arrays, _layout
+from . import _C, _args, _arrays, _gpu_arrays, _layout
 
 ALGORITHMS = ("auto", "implicit_gemm", "winograd", "direct")
 
@@ -51,12 +51,14 @@ def _shape(a: np.ndarray) -> str:
     return str(tuple(a.shape))
 
 
-def check_conv2d(op: str, input, weight, bias, stride, padding, dilation, groups, layout, algorithm) -> Conv2dProblem:
+def check_conv2d(op: str, input, weight, bias, stride, padding, dilation, groups, layout, algorithm,
+                 intake=_arrays.to_numpy) -> Conv2dProblem:
+    """Checks a conv2d call. `intake` reads the arrays: NumPy's here, the GPU's in _conv2d_gpu."""
     layout = _args.layout_2d(layout, op)
     algorithm = _args.choice(algorithm, "algorithm", op, ALGORITHMS)
-    x, wrap = _arrays.to_numpy(input, "input", op)
-    w, _ = _arrays.to_numpy(weight, "weight", op)
-    b, _ = _arrays.to_numpy(bias, "bias", op, optional=True)
+    x, wrap = intake(input, "input", op)
+    w, _ = intake(weight, "weight", op)
+    b, _ = intake(bias, "bias", op, optional=True)
     dtype = _arrays.same_dtype(op, input=x, weight=w, bias=b)
 
     if x.ndim not in (3, 4):
@@ -92,9 +94,9 @@ def check_conv2d(op: str, input, weight, bias, stride, padding, dilation, groups
                          f"padding={padding!r}, dilation={dilation}")
     p = (padded[0] - eff[0]) // stride[0] + 1
     q = (padded[1] - eff[1]) // stride[1] + 1
-    return Conv2dProblem(op, _arrays.kernel_ready(xl), _arrays.kernel_ready(wl),
-                         None if b is None else _arrays.kernel_ready(b), stride, pads, dilation, groups, layout,
-                         unbatched, (n, k, p, q), wrap, dtype, algorithm)
+    ready = _arrays.kernel_ready if isinstance(xl, np.ndarray) else (lambda a: a)  # GPU kernels take any strides
+    return Conv2dProblem(op, ready(xl), ready(wl), None if b is None else ready(b), stride, pads, dilation, groups,
+                         layout, unbatched, (n, k, p, q), wrap, dtype, algorithm)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, layout: str = "NCHW",
@@ -109,6 +111,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     dtype: float32 or float64 (all arrays alike); NumPy arrays or PyTorch CPU tensors.
     ``out``: optional array of the output's shape and dtype to write into.
     """
+    if _gpu_arrays.on_gpu("conv2d", input=input, weight=weight, bias=bias, out=out):
+        from . import _conv2d_gpu
+
+        return _conv2d_gpu.conv2d(input, weight, bias, stride, padding, dilation, groups, layout=layout,
+                                  algorithm=algorithm, out=out)
     prob = check_conv2d("conv2d", input, weight, bias, stride, padding, dilation, groups, layout, algorithm)
     if out is not None:
         y = _arrays.check_out(out, prob.stored_output_shape(), prob.dtype, "conv2d")
@@ -136,6 +143,11 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
     ``bias`` is None. ``needs_input_grad`` (three bools) skips work: skipped entries are None.
     """
     op = "conv2d_backward"
+    if _gpu_arrays.on_gpu(op, grad_output=grad_output, input=input, weight=weight, bias=bias):
+        from . import _conv2d_gpu
+
+        return _conv2d_gpu.conv2d_backward(grad_output, input, weight, bias, stride, padding, dilation, groups,
+                                           needs_input_grad=needs_input_grad, layout=layout, algorithm=algorithm)
     prob = check_conv2d(op, input, weight, bias, stride, padding, dilation, groups, layout, algorithm)
     need_x, need_w, need_b = _needs(needs_input_grad, op)
     dy, _ = _arrays.to_numpy(grad_output, "grad_output", op)

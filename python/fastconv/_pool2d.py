@@ -19,7 +19,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from . import _C, _args, _arrays, _layout
+from . import _C, _args, _arrays, _gpu_arrays, _layout
 
 # torch stores pooling parameters as C ints and refuses larger values.
 MAX_PARAM = 2**31 - 1
@@ -92,9 +92,11 @@ def _fmt(shape) -> str:
     return "x".join(str(v) for v in shape)
 
 
-def check_pool2d(op: str, input, kernel_size, stride, padding, dilation, ceil_mode, layout) -> Pool2dProblem:
+def check_pool2d(op: str, input, kernel_size, stride, padding, dilation, ceil_mode, layout,
+                 intake=_arrays.to_numpy) -> Pool2dProblem:
+    """Checks a pooling call. `intake` reads the input array: NumPy's here, the GPU's in _pool2d_gpu."""
     layout = _args.layout_2d(layout, op)
-    x, wrap = _arrays.to_numpy(input, "input", op)
+    x, wrap = intake(input, "input", op)
     kernel = _param_pair(kernel_size, "kernel_size", op, minimum=1)
     stride = kernel if stride is None or _is_empty_sequence(stride) else _param_pair(stride, "stride", op, minimum=1)
     pad = _param_pair(padding, "padding", op, minimum=0)
@@ -119,8 +121,8 @@ def check_pool2d(op: str, input, kernel_size, stride, padding, dilation, ceil_mo
         raise ValueError(f"{op}: output size is too small: input of shape {tuple(x.shape)} (C, H, W = "
                          f"{_fmt((c, h, w))}) with kernel_size={kernel}, stride={stride}, padding={pad}, "
                          f"dilation={dilation}, ceil_mode={ceil_mode} gives output {_fmt((c, p, q))}")
-    return Pool2dProblem(op, _arrays.kernel_ready(xl), kernel, stride, pad, dilation, layout, unbatched,
-                         (n, c, p, q), wrap, x.dtype, x)
+    ready = _arrays.kernel_ready(xl) if isinstance(xl, np.ndarray) else xl  # GPU kernels take any strides
+    return Pool2dProblem(op, ready, kernel, stride, pad, dilation, layout, unbatched, (n, c, p, q), wrap, x.dtype, x)
 
 
 def _divisor(value, op: str) -> int:
@@ -210,6 +212,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     write the values into (returned as given).
     """
     op = "max_pool2d"
+    if _gpu_arrays.on_gpu(op, input=input, out=out):
+        from . import _pool2d_gpu
+
+        return _pool2d_gpu.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+                                      layout=layout, out=out)
     prob = check_pool2d(op, input, kernel_size, stride, padding, dilation, ceil_mode, layout)
     want_indices = _args.as_bool(return_indices, "return_indices", op)
     result, yl = _output(prob, out)
@@ -234,6 +241,11 @@ def max_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0,
     ignored. Returns an array of the input's shape, dtype and layout.
     """
     op = "max_pool2d_backward"
+    if _gpu_arrays.on_gpu(op, grad_output=grad_output, input=input, indices=indices):
+        from . import _pool2d_gpu
+
+        return _pool2d_gpu.max_pool2d_backward(grad_output, input, kernel_size, stride, padding, dilation, ceil_mode,
+                                               return_indices, indices=indices, layout=layout)
     prob = check_pool2d(op, input, kernel_size, stride, padding, dilation, ceil_mode, layout)
     _args.as_bool(return_indices, "return_indices", op)
     dyl = _grad_output(prob, grad_output, "max_pool2d")
@@ -246,8 +258,9 @@ def max_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0,
     return prob.wrap(dx)
 
 
-def _check_avg(op, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, layout):
-    prob = check_pool2d(op, input, kernel_size, stride, padding, 1, ceil_mode, layout)
+def _check_avg(op, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, layout,
+               intake=_arrays.to_numpy):
+    prob = check_pool2d(op, input, kernel_size, stride, padding, 1, ceil_mode, layout, intake)
     count_include_pad = _flag(count_include_pad, "count_include_pad", op)
     return prob, count_include_pad, _divisor(divisor_override, op)
 
@@ -263,6 +276,11 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     ``out``: optional array of the output's shape and dtype to write into (returned as given).
     """
     op = "avg_pool2d"
+    if _gpu_arrays.on_gpu(op, input=input, out=out):
+        from . import _pool2d_gpu
+
+        return _pool2d_gpu.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                      divisor_override, layout=layout, out=out)
     prob, cip, div = _check_avg(op, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                 divisor_override, layout)
     result, yl = _output(prob, out)
@@ -280,6 +298,11 @@ def avg_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0,
     the input's shape, dtype and layout.
     """
     op = "avg_pool2d_backward"
+    if _gpu_arrays.on_gpu(op, grad_output=grad_output, input=input):
+        from . import _pool2d_gpu
+
+        return _pool2d_gpu.avg_pool2d_backward(grad_output, input, kernel_size, stride, padding, ceil_mode,
+                                               count_include_pad, divisor_override, layout=layout)
     prob, cip, div = _check_avg(op, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                 divisor_override, layout)
     dyl = _grad_output(prob, grad_output, "avg_pool2d")

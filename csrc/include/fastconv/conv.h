@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "fastconv/host_device.h"
+
 namespace fastconv {
 
 // automatic: the best algorithm for the shape. The others force one; a forced algorithm that does
@@ -34,8 +36,8 @@ struct Conv2dParams {
 };
 
 // Output extent of one spatial axis: floor((in + pad_lo + pad_hi - dilation*(k-1) - 1) / stride) + 1.
-inline int64_t conv2d_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad_lo, int64_t pad_hi,
-                                  int64_t dilation) {
+FASTCONV_HOST_DEVICE int64_t conv2d_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad_lo,
+                                                int64_t pad_hi, int64_t dilation) {
   const int64_t span = in + pad_lo + pad_hi - dilation * (k - 1) - 1;
   return span < 0 ? 0 : span / stride + 1;
 }

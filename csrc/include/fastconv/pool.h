@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "fastconv/host_device.h"
+
 namespace fastconv {
 
 struct Pool2dParams {
@@ -27,8 +29,8 @@ struct Pool2dParams {
 
 // Output extent of one axis, PyTorch's rule: with ceil_mode the last window must start inside the
 // input or the leading padding.
-inline int64_t pool2d_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dilation,
-                                  bool ceil_mode) {
+FASTCONV_HOST_DEVICE int64_t pool2d_output_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dilation,
+                                                bool ceil_mode) {
   const int64_t span = in + 2 * pad - dilation * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
   if (span < 0) return 0;
   int64_t out = span / stride + 1;
