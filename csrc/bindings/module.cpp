@@ -9,6 +9,9 @@ namespace fastconv {
 namespace bindings {
 void register_conv2d(py::module_& m);
 void register_pool2d(py::module_& m);
+void register_pool3d(py::module_& m);
+void register_conv3d(py::module_& m);
+void register_bias_add(py::module_& m);
 void register_peak(py::module_& m);
 void register_runtime_info(py::module_& m);
 void register_index_check(py::module_& m);
@@ -27,6 +30,9 @@ PYBIND11_MODULE(_C, m) {
   fastconv::bindings::register_runtime_info(m);
   fastconv::bindings::register_conv2d(m);
   fastconv::bindings::register_pool2d(m);
+  fastconv::bindings::register_pool3d(m);
+  fastconv::bindings::register_conv3d(m);
+  fastconv::bindings::register_bias_add(m);
   fastconv::bindings::register_peak(m);
   fastconv::bindings::register_index_check(m);
 #ifdef FASTCONV_WITH_CUDA

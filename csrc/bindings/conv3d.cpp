@@ -1,0 +1,136 @@
+// conv3d bindings: arrays in logical axis order -> Conv3dParams -> CPU kernels, GIL released.
+//   x, dx: (N, C, D, H, W)   w, dw: (K, C/groups, T, R, S)   y, dy: (N, K, Z, P, Q)   b, db: (K,)
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <optional>
+#include <string>
+
+#include "bindings/arrays.h"
+#include "fastconv/conv3d.h"
+
+namespace py = pybind11;
+
+namespace fastconv {
+namespace bindings {
+
+namespace {
+
+using Triple = std::array<int64_t, 3>;
+
+Conv2dAlgorithm parse_algorithm(const std::string& name) {
+  if (name == "auto") return Conv2dAlgorithm::automatic;
+  if (name == "implicit_gemm") return Conv2dAlgorithm::implicit_gemm;
+  throw py::value_error("conv3d: unknown algorithm '" + name + "'");
+}
+
+Conv3dParams make_params(const py::array& x, const py::array& w, const py::array& y, Triple stride, Triple padding,
+                         Triple dilation, int64_t groups, const std::string& algorithm) {
+  Conv3dParams p;
+  p.algorithm = parse_algorithm(algorithm);
+  element_strides<5>(x, "input", p.x_strides);
+  element_strides<5>(w, "weight", p.w_strides);
+  element_strides<5>(y, "output", p.y_strides);
+  p.N = x.shape(0), p.C = x.shape(1), p.D = x.shape(2), p.H = x.shape(3), p.W = x.shape(4);
+  p.K = w.shape(0), p.T = w.shape(2), p.R = w.shape(3), p.S = w.shape(4);
+  p.Z = y.shape(2), p.P = y.shape(3), p.Q = y.shape(4);
+  p.groups = groups;
+  for (int a = 0; a < 3; ++a) p.stride[a] = stride[a], p.pad[a] = padding[a], p.dilation[a] = dilation[a];
+  if (y.shape(0) != p.N || y.shape(1) != p.K) throw py::value_error("conv3d: output shape does not match input and weight");
+  if (groups > 0 && w.shape(1) * groups != p.C) throw py::value_error("conv3d: weight channels * groups != input channels");
+  check_conv3d_params(p);
+  return p;
+}
+
+template <typename Fn>
+void dispatch(DType dt, Fn&& fn) {
+  if (dt == DType::f32) fn(float{});
+  else fn(double{});
+}
+
+void fprop(const py::array& x, const py::array& w, const std::optional<py::array>& b, py::array y, Triple stride,
+           Triple padding, Triple dilation, int64_t groups, const std::string& algorithm) {
+  require_same_dtype(x, w, "input", "weight");
+  require_same_dtype(x, y, "input", "output");
+  Conv3dParams p = make_params(x, w, y, stride, padding, dilation, groups, algorithm);
+  const void* bptr = nullptr;
+  if (b) {
+    require_same_dtype(x, *b, "input", "bias");
+    if (b->ndim() != 1 || b->shape(0) != p.K) throw py::value_error("conv3d: bias must have shape (out_channels,)");
+    p.b_stride = b->strides(0) / b->itemsize();
+    bptr = b->data();
+  }
+  void* yptr = writable_data(y, "output");
+  const void* xptr = x.data();
+  const void* wptr = w.data();
+  dispatch(dtype_of(x, "input"), [&](auto zero) {
+    using T = decltype(zero);
+    py::gil_scoped_release release;
+    conv3d_fprop<T>(p, static_cast<const T*>(xptr), static_cast<const T*>(wptr), static_cast<const T*>(bptr),
+                    static_cast<T*>(yptr));
+  });
+}
+
+void dgrad(const py::array& dy, const py::array& w, py::array dx, Triple stride, Triple padding, Triple dilation,
+           int64_t groups, const std::string& algorithm) {
+  require_same_dtype(dy, w, "grad_output", "weight");
+  require_same_dtype(dy, dx, "grad_output", "grad_input");
+  const Conv3dParams p = make_params(dx, w, dy, stride, padding, dilation, groups, algorithm);
+  void* dxptr = writable_data(dx, "grad_input");
+  const void* dyptr = dy.data();
+  const void* wptr = w.data();
+  dispatch(dtype_of(dy, "grad_output"), [&](auto zero) {
+    using T = decltype(zero);
+    py::gil_scoped_release release;
+    conv3d_dgrad<T>(p, static_cast<const T*>(dyptr), static_cast<const T*>(wptr), static_cast<T*>(dxptr));
+  });
+}
+
+void wgrad(const py::array& dy, const py::array& x, py::array dw, Triple stride, Triple padding, Triple dilation,
+           int64_t groups, const std::string& algorithm) {
+  require_same_dtype(dy, x, "grad_output", "input");
+  require_same_dtype(dy, dw, "grad_output", "grad_weight");
+  const Conv3dParams p = make_params(x, dw, dy, stride, padding, dilation, groups, algorithm);
+  void* dwptr = writable_data(dw, "grad_weight");
+  const void* dyptr = dy.data();
+  const void* xptr = x.data();
+  dispatch(dtype_of(dy, "grad_output"), [&](auto zero) {
+    using T = decltype(zero);
+    py::gil_scoped_release release;
+    conv3d_wgrad<T>(p, static_cast<const T*>(dyptr), static_cast<const T*>(xptr), static_cast<T*>(dwptr));
+  });
+}
+
+void bgrad(const py::array& dy, py::array db) {
+  require_same_dtype(dy, db, "grad_output", "grad_bias");
+  Conv3dParams p;
+  element_strides<5>(dy, "grad_output", p.y_strides);
+  if (db.ndim() != 1 || db.shape(0) != dy.shape(1)) throw py::value_error("conv3d: grad_bias must have shape (out_channels,)");
+  p.N = dy.shape(0), p.K = dy.shape(1), p.Z = dy.shape(2), p.P = dy.shape(3), p.Q = dy.shape(4);
+  if (db.strides(0) % db.itemsize()) throw py::value_error("conv3d: grad_bias strides must be whole elements");
+  p.b_stride = db.strides(0) / db.itemsize();
+  void* dbptr = writable_data(db, "grad_bias");
+  const void* dyptr = dy.data();
+  dispatch(dtype_of(dy, "grad_output"), [&](auto zero) {
+    using T = decltype(zero);
+    py::gil_scoped_release release;
+    conv3d_bgrad<T>(p, static_cast<const T*>(dyptr), static_cast<T*>(dbptr));
+  });
+}
+
+}  // namespace
+
+void register_conv3d(py::module_& m) {
+  m.def("conv3d_fprop", &fprop, py::arg("x"), py::arg("w"), py::arg("b").none(true), py::arg("y"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("algorithm") = "auto");
+  m.def("conv3d_dgrad", &dgrad, py::arg("dy"), py::arg("w"), py::arg("dx"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"), py::arg("groups"), py::arg("algorithm") = "auto");
+  m.def("conv3d_wgrad", &wgrad, py::arg("dy"), py::arg("x"), py::arg("dw"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"), py::arg("groups"), py::arg("algorithm") = "auto");
+  m.def("conv3d_bgrad", &bgrad, py::arg("dy"), py::arg("db"));
+}
+
+}  // namespace bindings
+}  // namespace fastconv
