@@ -105,3 +105,55 @@ def as_bool(value, name: str, op: str) -> bool:
     if isinstance(value, int):
         return bool(value)
     raise TypeError(f"{op}: {name} must be a bool, got {type(value).__name__} {value!r}")
+
+
+def as_tuple(value, n: int, name: str, op: str, minimum: int) -> Tuple[int, ...]:
+    """An int or a sequence of n ints (a 1-sequence is repeated, as torch's ``_ntuple``), each >= minimum."""
+    what = "an int" if n == 1 else f"an int or a tuple of {n} ints"
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) and not hasattr(value, "__len__"):
+        items = (as_int(value, name, op),) * n
+    else:
+        try:
+            seq = list(value)
+        except TypeError:
+            raise TypeError(f"{op}: {name} must be {what}, got {value!r}") from None
+        if len(seq) == 1:
+            seq = seq * n
+        if len(seq) != n:
+            raise ValueError(f"{op}: {name} must be {what}, got {len(seq)} values {value!r}")
+        items = tuple(as_int(v, name, op) for v in seq)
+    for v in items:
+        if v < minimum:
+            raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return items
+
+
+def conv_padding_nd(padding, kernel: Tuple[int, ...], stride: Tuple[int, ...], dilation: Tuple[int, ...],
+                    op: str) -> Tuple[Tuple[int, int], ...]:
+    """Padding as one (lo, hi) pair per spatial axis; 'same' puts the odd extra at the end (stride 1 only)."""
+    n = len(kernel)
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return ((0, 0),) * n
+        if mode == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions, got stride={stride}")
+            totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        raise ValueError(f"{op}: padding must be an int, a tuple of {n} ints, 'same' or 'valid', got {padding!r}")
+    return tuple((p, p) for p in as_tuple(padding, n, "padding", op, minimum=0))
+
+
+LAYOUTS_BY_DIMS = {1: ("NCW", "NWC"), 2: ("NCHW", "NHWC"), 3: ("NCDHW", "NDHWC")}
+
+
+def layout_nd(layout, dims: int, op: str) -> str:
+    """A layout name for `dims` spatial axes, upper-cased: channels-first or channels-last."""
+    allowed = LAYOUTS_BY_DIMS[dims]
+    if not isinstance(layout, str):
+        raise TypeError(f"{op}: layout must be a string, got {type(layout).__name__}")
+    name = layout.upper()
+    if name not in allowed:
+        raise ValueError(f"{op}: layout must be {allowed[0]!r} or {allowed[1]!r}, got {layout!r}")
+    return name
