@@ -1,8 +1,9 @@
 """Array intake and output: which kinds of arrays an op accepts, dtype rules, and giving results
 back as the kind of array the caller passed in.
 
-CPU: NumPy arrays (any strides, read-only included) and PyTorch CPU tensors (zero-copy, tensors
-come back). GPU arrays (``__cuda_array_interface__`` or a CUDA ``__dlpack__``) are recognised so that a
+CPU: NumPy arrays (any strides, read-only included), PyTorch CPU tensors (zero-copy, tensors
+come back) and other CPU ``__dlpack__`` producers such as JAX arrays (read zero-copy with
+``np.from_dlpack``, results given back through the producer's ``from_dlpack``). GPU arrays (``__cuda_array_interface__`` or a CUDA ``__dlpack__``) are recognised so that a
 build or an op without a GPU path can say so clearly.
 """
 
@@ -60,6 +61,37 @@ class Wrapper:
         return self._torch.from_numpy(a)
 
 
+class DLPackWrapper(Wrapper):
+    """Gives results back through the producer library's ``from_dlpack`` (zero-copy on the CPU)."""
+
+    def __init__(self, from_dlpack):
+        super().__init__()
+        self._from_dlpack = from_dlpack
+
+    def __call__(self, a: Optional[np.ndarray]):
+        return None if a is None else self._from_dlpack(a)
+
+
+def _producer_from_dlpack(obj: Any):
+    """The ``from_dlpack`` of the library that made ``obj`` (JAX's lives in jax.numpy), or None."""
+    import sys
+
+    root = type(obj).__module__.split(".")[0]
+    if root in ("jax", "jaxlib"):
+        jnp = sys.modules.get("jax.numpy")
+        return getattr(jnp, "from_dlpack", None)
+    lib = sys.modules.get(root)
+    fn = getattr(lib, "from_dlpack", None)
+    return fn if callable(fn) else None
+
+
+def dlpack_wrapper(obj: Any) -> Wrapper:
+    """How to return results for a CPU ``__dlpack__`` argument: as the producer's arrays when its
+    library has a ``from_dlpack``, else as NumPy arrays (themselves DLPack producers)."""
+    fn = _producer_from_dlpack(obj)
+    return Wrapper() if fn is None else DLPackWrapper(fn)
+
+
 def to_numpy(obj: Any, name: str, op: str, *, optional: bool = False) -> Tuple[Optional[np.ndarray], Wrapper]:
     """A CPU float array argument as a NumPy array (no copy) and how to wrap results like it."""
     if obj is None:
@@ -90,7 +122,7 @@ def to_numpy(obj: Any, name: str, op: str, *, optional: bool = False) -> Tuple[O
             arr = np.from_dlpack(obj) if hasattr(obj, "__dlpack__") else np.asarray(obj)
         except Exception as exc:
             raise TypeError(f"{op}: {name} could not be read as an array: {exc}") from None
-        wrap = Wrapper()
+        wrap = dlpack_wrapper(obj) if hasattr(obj, "__dlpack__") else Wrapper()
     else:
         raise TypeError(f"{op}: {name} must be a NumPy array or a tensor, got {type(obj).__name__}")
     if arr.dtype not in FLOAT_DTYPES:
@@ -137,7 +169,22 @@ def check_out(out: Any, shape: Tuple[int, ...], dtype: np.dtype, op: str) -> np.
 def empty(shape: Tuple[int, ...], dtype: np.dtype, op: str) -> np.ndarray:
     """np.empty with a clear error for outputs too large to allocate."""
     try:
-        return np.empty(shape, dtype=dtype)
+        return aligned_empty(shape, dtype)
     except (MemoryError, ValueError) as exc:
         raise MemoryError(f"{op}: cannot allocate an output of shape {tuple(shape)} and dtype {dtype}: {exc}") from None
 
+
+# Cache-line aligned outputs: whole-vector stores, and JAX (whose CPU buffers must be 64-byte aligned)
+# can take them through DLPack without a copy.
+ALIGNMENT = 64
+
+
+def aligned_empty(shape: Tuple[int, ...], dtype: np.dtype, alignment: int = ALIGNMENT) -> np.ndarray:
+    """np.empty whose data starts on an ``alignment``-byte boundary."""
+    dtype = np.dtype(dtype)
+    count = 1
+    for n in shape:
+        count *= int(n)
+    nbytes = count * dtype.itemsize
+    buf = np.empty(nbytes + alignment, dtype=np.uint8)
+    return np.ndarray(tuple(shape), dtype=dtype, buffer=buf, offset=-buf.ctypes.data % alignment)
