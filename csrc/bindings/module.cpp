@@ -8,6 +8,7 @@ namespace py = pybind11;
 namespace fastconv {
 namespace bindings {
 void register_conv2d(py::module_& m);
+void register_conv_index(py::module_& m);
 void register_pool2d(py::module_& m);
 void register_pool3d(py::module_& m);
 void register_conv3d(py::module_& m);
@@ -29,6 +30,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("get_num_threads", &fastconv::get_num_threads);
   fastconv::bindings::register_runtime_info(m);
   fastconv::bindings::register_conv2d(m);
+  fastconv::bindings::register_conv_index(m);
   fastconv::bindings::register_pool2d(m);
   fastconv::bindings::register_pool3d(m);
   fastconv::bindings::register_conv3d(m);
