@@ -13,6 +13,7 @@ void register_pool2d(py::module_& m);
 void register_pool3d(py::module_& m);
 void register_conv3d(py::module_& m);
 void register_bias_add(py::module_& m);
+void register_nn(py::module_& m);
 void register_peak(py::module_& m);
 void register_runtime_info(py::module_& m);
 void register_index_check(py::module_& m);
@@ -35,6 +36,7 @@ PYBIND11_MODULE(_C, m) {
   fastconv::bindings::register_pool3d(m);
   fastconv::bindings::register_conv3d(m);
   fastconv::bindings::register_bias_add(m);
+  fastconv::bindings::register_nn(m);
   fastconv::bindings::register_peak(m);
   fastconv::bindings::register_index_check(m);
 #ifdef FASTCONV_WITH_CUDA
