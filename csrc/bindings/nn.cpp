@@ -38,9 +38,10 @@ int64_t output_rows(py::array& a, const char* name, int64_t rows, int64_t cols) 
   if (a.shape(0) != rows || a.shape(1) != cols)
     throw py::value_error(std::string(name) + ": expected shape (" + std::to_string(rows) + ", " +
                           std::to_string(cols) + ")");
+  writable_data(a, name);
+  if (rows == 0 || cols == 0) return cols;
   if (cols > 1 && s[1] != 1) throw py::value_error(std::string(name) + ": columns must be contiguous");
   if (rows > 1 && s[0] < cols) throw py::value_error(std::string(name) + ": rows overlap");
-  writable_data(a, name);
   return s[0];
 }
 

@@ -1,5 +1,5 @@
 // softmax / log_softmax over the middle axis of x: (outer, D, inner), contiguous.
-// Stable form: m = max_d x, s = sum_d exp(x - m); softmax = exp(x - m) / s, log_softmax = x - m - log s.
+// Stable form: m = max_d x, s = sum_d exp(x - m); softmax = exp(x - m) / s, log_softmax = (x - m) - log s.
 // A row holding NaN gives NaN; a row of -inf gives NaN (as torch does).
 #include <algorithm>
 #include <cmath>
@@ -39,9 +39,10 @@ void softmax_fprop(const SoftmaxParams& p, const T* x, T* y) {
           if (!p.log) yo[d * inner + i] = e;
         }
       if (p.log) {
-        for (int64_t i = 0; i < len; ++i) s[i] = m[i] + std::log(s[i]);
+        // (x - m) - log s: x - m is exact near the maximum, where m + log s would round
+        for (int64_t i = 0; i < len; ++i) s[i] = std::log(s[i]);
         for (int64_t d = 0; d < D; ++d)
-          for (int64_t i = 0; i < len; ++i) yo[d * inner + i] = xo[d * inner + i] - s[i];
+          for (int64_t i = 0; i < len; ++i) yo[d * inner + i] = (xo[d * inner + i] - m[i]) - s[i];
       } else {
         for (int64_t i = 0; i < len; ++i) s[i] = T(1) / s[i];
         for (int64_t d = 0; d < D; ++d)

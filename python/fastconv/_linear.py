@@ -34,7 +34,8 @@ class _Linear:
         if b is not None and b.shape != bias_shape and not (w.ndim == 1 and b.shape == (1,)):
             raise ValueError(f"{op}: expected bias of shape {bias_shape} to match weight {w.shape}, got {b.shape}")
         self.x, self.w, self.b = x, w, b
-        self.x2 = _arrays.kernel_ready(x.reshape(-1, in_features))
+        self.rows = int(np.prod(x.shape[:-1], dtype=np.int64))
+        self.x2 = _arrays.kernel_ready(x.reshape(self.rows, in_features))
         self.w2 = _arrays.kernel_ready(w if w.ndim == 2 else w[None, :])
         self.b1 = None if b is None else np.ascontiguousarray(b.reshape(out_features))
         self.out_shape = x.shape[:-1] + ((out_features,) if w.ndim == 2 else ())
@@ -50,7 +51,7 @@ def linear(input, weight, bias=None):
     do not depend on the thread count. dtype: float32 or float64; NumPy arrays or PyTorch CPU tensors.
     """
     prob = _Linear("linear", input, weight, bias)
-    y2 = _arrays.empty((prob.x2.shape[0], prob.out_features), prob.dtype, "linear")
+    y2 = _arrays.empty((prob.rows, prob.out_features), prob.dtype, "linear")
     _C.linear_fprop(prob.x2, prob.w2, prob.b1, y2)
     return prob.wrap(y2.reshape(prob.out_shape))
 
@@ -67,7 +68,7 @@ def linear_backward(grad_output, input, weight, bias=None, *,
     prob = _Linear(op, input, weight, bias)
     need_x, need_w, need_b = needs(needs_input_grad, 3, "input, weight, bias", op)
     dy = checked_grad_output(grad_output, prob.out_shape, prob.dtype, op, "linear")
-    dy2 = _arrays.kernel_ready(dy.reshape(prob.x2.shape[0], prob.out_features))
+    dy2 = _arrays.kernel_ready(dy.reshape(prob.rows, prob.out_features))
     dx = dw = db = None
     if need_x:
         dx2 = _arrays.empty(prob.x2.shape, prob.dtype, op)

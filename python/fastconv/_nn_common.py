@@ -27,7 +27,7 @@ def normalize_dim(dim, ndim: int, op: str, name: str = "dim") -> int:
     d = as_int(dim, name, op)
     lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
     if not lo <= d <= hi:
-        raise DimensionError(f"{op}: Dimension out of range (expected to be in range of [{lo}, {hi}], but got {d})")
+        raise DimensionError(f"{op}: Dimension out of range (expected to be in range of [{lo}, {hi}], but got {d}) for {name} of a {ndim}-D input")
     return d % ndim if ndim else 0
 
 
@@ -55,6 +55,9 @@ def needs(needs_input_grad: Sequence[bool], count: int, names: str, op: str) -> 
 
 
 def checked_grad_output(obj: Any, shape: Tuple[int, ...], dtype: np.dtype, op: str, forward: str) -> np.ndarray:
+    if shape == () and isinstance(obj, (float, int, np.floating)) and not isinstance(obj, bool):
+        # the gradient of a reduced (scalar) loss may come as a Python or NumPy scalar
+        obj = np.asarray(obj, dtype=obj.dtype if isinstance(obj, np.floating) else dtype)
     dy, _ = _arrays.to_numpy(obj, "grad_output", op)
     if dy.dtype != dtype:
         raise TypeError(f"{op}: expected grad_output of dtype {dtype} (the output of {forward}), got {dy.dtype}")
