@@ -7,12 +7,36 @@
 // i + (a + pad - r * dilation) / stride, so each phase is such a correlation with a rotated
 // sub-filter of dilation dilation / gcd, written to the phase's sub-grid of dx; a phase no tap
 // reaches is zero. dy is copied to channels-last once if it is not already.
+#include <algorithm>
 #include <vector>
 
 #include "conv2d_algorithms.h"
 #include "conv2d_tiles.h"
+#include "parallel.h"
 
 namespace fastconv {
+
+namespace {
+
+// Zero the phase (a, b) sub-grid of dx, which no tap reaches (3 of the 4 phases of a stride-2 1x1
+// layer): rows of the sub-grid in parallel, channels innermost when they are contiguous (NHWC).
+template <typename T>
+void zero_phase(const Conv2dParams& p, int64_t a, int64_t b, int64_t rows, int64_t cols, T* dx) {
+  const int64_t* xs = p.x_strides;
+  parallel_for(0, p.N * rows, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) {
+      T* row = dx + (t / rows) * xs[0] + (a + (t % rows) * p.stride_h) * xs[2] + b * xs[3];
+      if (xs[1] == 1) {
+        for (int64_t j = 0; j < cols; ++j) std::fill_n(row + j * p.stride_w * xs[3], p.C, T(0));
+      } else {
+        for (int64_t c = 0; c < p.C; ++c)
+          for (int64_t j = 0; j < cols; ++j) row[c * xs[1] + j * p.stride_w * xs[3]] = T(0);
+      }
+    }
+  });
+}
+
+}  // namespace
 
 template <typename T>
 void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
@@ -37,12 +61,7 @@ void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* 
       const int64_t ow = ss.empty() ? 0 : (b + p.pad_w - ss.back() * p.dilation_w) / p.stride_w;
       const int64_t skip_h = std::max<int64_t>(0, oh), skip_w = std::max<int64_t>(0, ow);
       if (rs.empty() || ss.empty() || p.P - skip_h <= 0 || p.Q - skip_w <= 0) {
-        // No tap reaches this phase (or only padding): zero fill.
-        for (int64_t n = 0; n < p.N; ++n)
-          for (int64_t c = 0; c < p.C; ++c)
-            for (int64_t i = 0; i < rows; ++i)
-              for (int64_t j = 0; j < cols; ++j)
-                dx[n * xs[0] + c * xs[1] + (a + i * p.stride_h) * xs[2] + (b + j * p.stride_w) * xs[3]] = T(0);
+        zero_phase(p, a, b, rows, cols, dx);
         continue;
       }
       const int64_t dr = rs.size() > 1 ? rs[1] - rs[0] : 1, ds = ss.size() > 1 ? ss[1] - ss[0] : 1;

@@ -49,7 +49,8 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
   parallel_for(0, G * blocks, 1, [&](int64_t lo, int64_t hi) {
     std::vector<const T*> ptrs(static_cast<size_t>(kBlockTiles * taps * kMR));
     std::vector<int64_t> out_offset(block_pixels);
-    T C[kMR * kNR];
+    // The block's outputs for one block of output channels: C tiles of kMR pixels x kNR channels.
+    std::vector<T> out(static_cast<size_t>(block_pixels * kNR));
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t g = task / blocks, pix0 = (task % blocks) * block_pixels;
       const int64_t count = std::min(block_pixels, NPQ - pix0), tiles = cpu::ceil_div(count, kMR);
@@ -78,16 +79,21 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
         const T* B = Bp.data() + (g * k_blocks + kb) * b_stride;
         for (int64_t tile = 0; tile < tiles; ++tile) {
           const int64_t rows = std::min(kMR, count - tile * kMR);
-          cpu::igemm_6x64(rows, nk, taps, Cg, ptrs.data() + tile * taps * kMR, B, C, kNR);
-          for (int64_t i = 0; i < rows; ++i) {
-            T* dst = y + out_offset[tile * kMR + i] + (g * Kg + k0) * ys[1];
-            const T* src = C + i * kNR;
-            if (b) {
-              const T* bias = b + (g * Kg + k0) * p.b_stride;
-              for (int64_t k = 0; k < nk; ++k) dst[k * ys[1]] = src[k] + bias[k * p.b_stride];
-            } else {
-              for (int64_t k = 0; k < nk; ++k) dst[k * ys[1]] = src[k];
-            }
+          cpu::igemm_6x64(rows, nk, taps, Cg, ptrs.data() + tile * taps * kMR, B, out.data() + tile * kMR * kNR, kNR);
+        }
+        T* yk = y + (g * Kg + k0) * ys[1];
+        const T* bias = b ? b + (g * Kg + k0) * p.b_stride : nullptr;
+        if (ys[1] == 1) {
+          for (int64_t t = 0; t < count; ++t)
+            for (int64_t k = 0; k < nk; ++k) yk[out_offset[t] + k] = out[t * kNR + k] + (bias ? bias[k * p.b_stride] : T(0));
+        } else {
+          // Channel planes (NCHW y, or dx of a backward pass): one plane at a time, so that
+          // consecutive pixels of the block are stored to consecutive addresses instead of every
+          // pixel touching kNR cache lines.
+          for (int64_t k = 0; k < nk; ++k) {
+            const T bk = bias ? bias[k * p.b_stride] : T(0);
+            T* plane = yk + k * ys[1];
+            for (int64_t t = 0; t < count; ++t) plane[out_offset[t]] = out[t * kNR + k] + bk;
           }
         }
       }
