@@ -31,6 +31,17 @@ inline std::vector<int64_t> stride_phase_taps(int64_t phase, int64_t R, int64_t 
 }
 
 // Consecutive pixels of one grid row: tile positions [t0, t0 + len) are pixels (n, row, col0 + i).
+// Copy of a few dozen values (a pixel's channels): fixed-size blocks that compile to vector moves,
+// where std::copy would pay a library call per pixel.
+template <typename T>
+inline void copy_short(const T* src, int64_t len, T* dst) {
+  constexpr int64_t kBlock = 64 / sizeof(T);
+  int64_t i = 0;
+  for (; i + kBlock <= len; i += kBlock)
+    for (int64_t k = 0; k < kBlock; ++k) dst[i + k] = src[i + k];
+  for (; i < len; ++i) dst[i] = src[i];
+}
+
 struct PixelRun {
   int64_t t0, len, n, row, col0;
 };

@@ -1,9 +1,11 @@
 // conv2d backward-weight on channels-last data (x and dy with contiguous channels), on the tile GEMM.
 //   dy: (N, K, P, Q)   x: (N, C, H, W)   dw: (K, C/G, R, S)
-// For each filter tap and block of 64 input channels, over a chunk of T output pixels:
-//   dw[k, c, r, s] += sum_t dy[t, k] * x[t shifted by (r, s), c]
-// is a tile GEMM whose A panels are 6 consecutive dy channels of each pixel and whose B rows are 64
-// consecutive x channels of each pixel: every gather is a contiguous copy.
+// The weight gradient is a GEMM over output pixels t:
+//   dw[k, j] += sum_t dy[t, k] * X[t, j],   j = (tap (r, s), c),  X[t, j] = x[t shifted by (r, s), c]
+// run on the tile GEMM over chunks of T pixels: A panels are 6 consecutive dy channels of each pixel,
+// B rows are 64 consecutive columns j of each pixel. Columns run through the channels of one tap and
+// on into the next, so a block of 64 is filled whatever C/G is (C/G = 32: two taps per block) and
+// each of its segments is a contiguous copy of input channels.
 //
 // Determinism as in conv2d_wgrad_implicit_gemm.cpp: parts of the reduction fixed by the problem,
 // each summed in order by one task, then the parts added in order.
@@ -19,89 +21,120 @@ namespace {
 constexpr int64_t kChunk = 256;        // reduction length of one tile GEMM call
 constexpr int64_t kPartPixels = 2048;  // a multiple of kChunk
 constexpr int64_t kMaxParts = 64;
-constexpr int64_t kCB = cpu::kTilePixels;  // input channels per block: the tile GEMM's column count
+constexpr int64_t kCB = cpu::kTilePixels;  // columns j per block: the tile GEMM's column count
 }  // namespace
 
 bool conv2d_wgrad_channels_last_applies(const Conv2dParams& p) {
   return p.x_strides[1] == 1 && p.y_strides[1] == 1 && p.C_per_group() >= 8;
 }
 
+namespace {
+
+// A run of columns of one block of B: input channels c .. c + len of tap (r, s), at column col.
+struct Segment {
+  int64_t col, r, s, c, len;
+};
+
+}  // namespace
+
 template <typename T>
 void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
-  const int64_t taps = p.R * p.S, PQ = p.P * p.Q, NPQ = p.N * PQ;
+  const int64_t taps = p.R * p.S, PQ = p.P * p.Q, NPQ = p.N * PQ, J = taps * Cg;
   if (p.K == 0 || Cg == 0) return;
   const int64_t part_pixels =
       std::max(kPartPixels, cpu::ceil_div(cpu::ceil_div(NPQ, kMaxParts), kChunk) * kChunk);
   const int64_t parts = std::max<int64_t>(1, cpu::ceil_div(NPQ, part_pixels));
-  const int64_t c_blocks = cpu::ceil_div(Cg, kCB);
+  const int64_t j_blocks = cpu::ceil_div(J, kCB);
   const int64_t panels = cpu::panel_count(Kg);
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
 
-  // partial[part][g][cb][tap][k][cc]
-  const int64_t block_size = taps * Kg * kCB;
-  std::vector<T> partial(static_cast<size_t>(parts * G * c_blocks * block_size));
+  std::vector<std::vector<Segment>> segments(j_blocks);
+  for (int64_t j = 0; j < J;) {
+    const int64_t tap = j / Cg, c = j % Cg, col = j % kCB;
+    const int64_t len = std::min(Cg - c, kCB - col);
+    segments[j / kCB].push_back({col, tap / p.S, tap % p.S, c, len});
+    j += len;
+  }
 
-  parallel_for(0, parts * G * c_blocks, 1, [&](int64_t lo, int64_t hi) {
+  // A task owns (part, group, range of column blocks) and builds each chunk's A once for all its
+  // blocks; the ranges only give every thread work and change no sum.
+  int64_t jb_range = j_blocks;
+  const int64_t want_tasks = 4 * static_cast<int64_t>(get_num_threads());
+  while (parts * G * cpu::ceil_div(j_blocks, jb_range) < want_tasks && jb_range > 1) jb_range = cpu::ceil_div(jb_range, 2);
+  const int64_t jb_ranges = cpu::ceil_div(j_blocks, jb_range);
+
+  // partial[part][g][jb][k][jj]: each part's sum of column block jb.
+  const int64_t block_size = Kg * kCB;
+  std::vector<T> partial(static_cast<size_t>(parts * G * j_blocks * block_size));
+
+  parallel_for(0, parts * G * jb_ranges, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> a(static_cast<size_t>(panels * cpu::kPanelRows * kChunk));
     std::vector<T> bm(static_cast<size_t>(kChunk * kCB)), out(static_cast<size_t>(Kg * kCB));
     std::vector<int64_t> pix_n(kChunk), pix_h(kChunk), pix_w(kChunk);
     for (int64_t task = lo; task < hi; ++task) {
-      const int64_t cb = task % c_blocks, g = (task / c_blocks) % G, part = task / (c_blocks * G);
-      const int64_t c0 = g * Cg + cb * kCB, nc = std::min(kCB, Cg - cb * kCB);
-      T* acc = partial.data() + task * block_size;  // task order is (part, g, cb)
-      std::fill(acc, acc + block_size, T(0));
+      const int64_t jr = task % jb_ranges, g = (task / jb_ranges) % G, part = task / (jb_ranges * G);
+      const int64_t jb_lo = jr * jb_range, jb_hi = std::min(j_blocks, jb_lo + jb_range);
+      T* acc = partial.data() + ((part * G + g) * j_blocks + jb_lo) * block_size;
+      std::fill(acc, acc + (jb_hi - jb_lo) * block_size, T(0));
       const int64_t part_end = std::min(NPQ, (part + 1) * part_pixels);
       for (int64_t pix0 = part * part_pixels; pix0 < part_end; pix0 += kChunk) {
         const int64_t count = std::min(kChunk, part_end - pix0);
         // A: panels of 6 dy channels per pixel; zero past the chunk and past K/G.
-        std::fill(a.begin(), a.end(), T(0));
+        if (count < kChunk || Kg % cpu::kPanelRows) std::fill(a.begin(), a.end(), T(0));
         for (int64_t t = 0; t < count; ++t) {
           const int64_t pix = pix0 + t, n = pix / PQ, oh = (pix % PQ) / p.Q, ow = pix % p.Q;
           pix_n[t] = n, pix_h[t] = oh * p.stride_h - p.pad_h, pix_w[t] = ow * p.stride_w - p.pad_w;
           const T* src = dy + n * ys[0] + oh * ys[2] + ow * ys[3] + g * Kg;
           for (int64_t panel = 0; panel < panels; ++panel) {
             T* dst = a.data() + (panel * kChunk + t) * cpu::kPanelRows;
-            const int64_t rows = std::min(cpu::kPanelRows, Kg - panel * cpu::kPanelRows);
-            for (int64_t i = 0; i < rows; ++i) dst[i] = src[panel * cpu::kPanelRows + i];
+            const int64_t k0 = panel * cpu::kPanelRows;
+            if (k0 + cpu::kPanelRows <= Kg) {
+              std::copy(src + k0, src + k0 + cpu::kPanelRows, dst);
+            } else {
+              for (int64_t i = 0; i < Kg - k0; ++i) dst[i] = src[k0 + i];
+            }
           }
         }
-        for (int64_t r = 0; r < p.R; ++r)
-          for (int64_t s = 0; s < p.S; ++s) {
-            // B: 64 channels of each pixel's input under tap (r, s); zero in the padding.
-            for (int64_t t = 0; t < kChunk; ++t) {
-              T* dst = bm.data() + t * kCB;
-              const int64_t h = pix_h[t] + r * p.dilation_h, v = pix_w[t] + s * p.dilation_w;
-              if (t >= count || h < 0 || h >= p.H || v < 0 || v >= p.W) {
-                std::fill(dst, dst + kCB, T(0));
-                continue;
-              }
-              const T* src = x + pix_n[t] * xs[0] + h * xs[2] + v * xs[3] + c0;
-              for (int64_t cc = 0; cc < nc; ++cc) dst[cc] = src[cc];
-              for (int64_t cc = nc; cc < kCB; ++cc) dst[cc] = T(0);
+        for (int64_t jb = jb_lo; jb < jb_hi; ++jb) {
+          // B: the block's columns for each pixel; zero in the padding, past the chunk and past J.
+          std::fill(bm.begin(), bm.end(), T(0));
+          for (int64_t t = 0; t < count; ++t) {
+            T* dst = bm.data() + t * kCB;
+            for (const Segment& seg : segments[jb]) {
+              const int64_t h = pix_h[t] + seg.r * p.dilation_h, v = pix_w[t] + seg.s * p.dilation_w;
+              if (h < 0 || h >= p.H || v < 0 || v >= p.W) continue;
+              const T* src = x + pix_n[t] * xs[0] + h * xs[2] + v * xs[3] + g * Cg + seg.c;
+              cpu::copy_short(src, seg.len, dst + seg.col);
             }
-            cpu::gemm_tile(Kg, kChunk, a.data(), bm.data(), out.data());
-            T* acc_tap = acc + (r * p.S + s) * Kg * kCB;
-            for (int64_t i = 0; i < Kg * kCB; ++i) acc_tap[i] += out[i];
           }
+          cpu::gemm_tile(Kg, kChunk, a.data(), bm.data(), out.data());
+          T* acc_block = acc + (jb - jb_lo) * block_size;
+          for (int64_t i = 0; i < block_size; ++i) acc_block[i] += out[i];
+        }
       }
     }
   });
 
-  // dw = the parts' sums added in part order.
+  // dw = the parts' sums added in part order. Column j's place in a partial and in dw, computed once.
+  std::vector<int64_t> at_partial(J), at_dw(J);
+  for (int64_t j = 0; j < J; ++j) {
+    const int64_t tap = j / Cg, c = j % Cg;
+    at_partial[j] = (j / kCB) * block_size + j % kCB;
+    at_dw[j] = c * p.w_strides[1] + (tap / p.S) * p.w_strides[2] + (tap % p.S) * p.w_strides[3];
+  }
+  const int64_t part_stride = G * j_blocks * block_size;
   parallel_for(0, p.K, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t kk = lo; kk < hi; ++kk) {
       const int64_t g = kk / Kg, k = kk % Kg;
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int64_t tap = 0; tap < taps; ++tap) {
-          const int64_t cb = c / kCB, at = (tap * Kg + k) * kCB + c % kCB;
-          T total = partial[(g * c_blocks + cb) * block_size + at];
-          for (int64_t part = 1; part < parts; ++part)
-            total += partial[((part * G + g) * c_blocks + cb) * block_size + at];
-          dw[kk * p.w_strides[0] + c * p.w_strides[1] + (tap / p.S) * p.w_strides[2] + (tap % p.S) * p.w_strides[3]] =
-              total;
-        }
+      const T* first = partial.data() + g * j_blocks * block_size + k * kCB;
+      T* dwk = dw + kk * p.w_strides[0];
+      for (int64_t j = 0; j < J; ++j) {
+        T total = first[at_partial[j]];
+        for (int64_t part = 1; part < parts; ++part) total += first[part * part_stride + at_partial[j]];
+        dwk[at_dw[j]] = total;
+      }
     }
   });
 }

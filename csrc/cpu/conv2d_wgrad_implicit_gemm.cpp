@@ -98,15 +98,20 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
     }
   });
 
-  // dw = the parts' sums added in part order.
+  // dw = the parts' sums added in part order (column j's place in dw computed once).
+  std::vector<int64_t> at_dw(J);
+  for (int64_t j = 0; j < J; ++j)
+    at_dw[j] = (j / RS) * p.w_strides[1] + ((j / p.S) % p.R) * p.w_strides[2] + (j % p.S) * p.w_strides[3];
+  const int64_t part_stride = G * J * Kg;
   parallel_for(0, p.K, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t kk = lo; kk < hi; ++kk) {
       const int64_t g = kk / Kg, k = kk % Kg;
+      const T* first = partial.data() + g * J * Kg + k;
+      T* dwk = dw + kk * p.w_strides[0];
       for (int64_t j = 0; j < J; ++j) {
-        T total = partial[(g * J + j) * Kg + k];
-        for (int64_t part = 1; part < parts; ++part) total += partial[((part * G + g) * J + j) * Kg + k];
-        const int64_t c = j / RS, r = (j / p.S) % p.R, s = j % p.S;
-        dw[kk * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]] = total;
+        T total = first[j * Kg];
+        for (int64_t part = 1; part < parts; ++part) total += first[part * part_stride + j * Kg];
+        dwk[at_dw[j]] = total;
       }
     }
   });
