@@ -93,7 +93,7 @@ def on_gpu(op: str, **arrays: Any) -> bool:
         raise ValueError(f"{op}: expected all arrays on one device, got {gpu[0]} as {_device_words(present[gpu[0]])} "
                          f"and {cpu[0]} as {_device_words(present[cpu[0]])}; move them to the same device "
                          "(e.g. cupy.asarray / tensor.cuda(), or cupy.asnumpy / tensor.cpu())")
-    if not _C.native_build_info()["cuda"]:
+    if not _cuda_built():
         raise RuntimeError(f"{op}: {gpu[0]} is a GPU array but this fastconv build has no CUDA backend; reinstall "
                            "it with nvcc available: FASTCONV_CUDA=ON pip install --no-build-isolation fastconv "
                            "(or pass NumPy arrays)")
@@ -101,6 +101,10 @@ def on_gpu(op: str, **arrays: Any) -> bool:
         raise RuntimeError(f"{op}: {gpu[0]} is a GPU array but the CUDA runtime finds no usable GPU "
                            "(check the driver and CUDA_VISIBLE_DEVICES)")
     return True
+
+
+def _cuda_built() -> bool:
+    return bool(_C.native_build_info()["cuda"])
 
 
 def _device_count() -> int:
