@@ -1,17 +1,17 @@
-"""The GPU path's Python layer on any machine: array intake, layouts, unbatched inputs, strides,
-allocation, streams, the arguments each _C.cuda_* binding receives, and the errors.
+"""The GPU path on any machine: the Python layer (array intake, layouts, unbatched inputs, strides,
+allocation, streams, errors), the bindings' checks, and the CUDA kernels' per-element code.
 
 Host NumPy memory stands in for device memory: ``HostCudaArray`` presents it through
 ``__cuda_array_interface__``, ``HostLibrary`` stands in for CuPy/PyTorch (allocation, streams), and
-each ``_C.cuda_*`` kernel binding is replaced by an emulation that runs the CPU kernel on the same
-pointers, shapes and strides. Where the build has CUDA but no GPU, each call is first given to the
-real binding, which must accept the arguments and fail only at the CUDA runtime (no device) - so the
-argument formats of Python and C++ are checked against each other here too. The real kernels are
-tested in test_gpu_ops.py (GPU only).
+each ``_C.cuda_*`` kernel binding is replaced by ``_C._emulate_cuda_*``, which runs the kernels'
+own per-element functions (csrc/include/fastconv/*_gpu_elements.h) serially on the same pointers,
+with the same checks and Params. Where the build has CUDA but no GPU, each call is first given to
+the real binding, which must accept the arguments and fail only at the CUDA runtime (no device), so
+the argument formats of Python and C++ are checked against each other too. Launch geometry, shared
+memory and streams on a device are tested in test_gpu_ops.py (GPU only).
 """
 
 import contextlib
-import ctypes
 
 import numpy as np
 import pytest
@@ -19,6 +19,7 @@ import pytest
 import fastconv as fc
 from fastconv import _C, _gpu_arrays
 from fastconv.testing import reference as R
+from fastconv.testing.tolerances import assert_close
 
 STREAM = 0x5000
 
@@ -76,96 +77,36 @@ class HostLibrary:
         yield
 
 
-def host_view(spec, dtype):
-    """The host array a (pointer, shape, element strides) binding argument describes."""
-    ptr, shape, strides = spec
-    dtype = np.dtype(dtype)
-    if 0 in shape:
-        return np.empty(shape, dtype)
-    lo = sum(min(0, (n - 1) * s) for n, s in zip(shape, strides))
-    hi = sum(max(0, (n - 1) * s) for n, s in zip(shape, strides))
-    buf = (ctypes.c_char * ((hi - lo + 1) * dtype.itemsize)).from_address(ptr + lo * dtype.itemsize)
-    base = np.frombuffer(buf, dtype=dtype)
-    return np.lib.stride_tricks.as_strided(base[-lo:], shape, [s * dtype.itemsize for s in strides])
-
-
-def host_view1(spec, dtype=np.float32):
-    ptr, n, stride = spec
-    return host_view((ptr, (n,), (stride,)), dtype)
-
-
 class Emulator:
-    """Replacements for the _C.cuda_* kernel bindings: the CPU kernels on the same memory."""
+    """Replacements for the _C.cuda_* kernel bindings: the kernels' serial CPU emulation
+    (_C._emulate_cuda_*: the same checks, Params and per-element code) on the same memory."""
 
     def __init__(self, real_without_gpu):
         self.calls = []
         self.waits = []
         self.real = real_without_gpu
 
-    def _check_real(self, name, *args):
-        self.calls.append((name, args[-2], args[-1]))  # device, stream
+    def _run(self, name, *args):
+        device, stream = args[-2:]
+        self.calls.append((name, device, stream))
         fn = self.real.get(name)
         if fn is not None:  # the real binding must accept these arguments and fail at the CUDA runtime
             with pytest.raises(RuntimeError, match="cuda|CUDA"):
                 fn(*args)
+        getattr(_C, "_emulate_" + name)(*args[:-2])
 
-    def max_fprop(self, x, y, idx, kernel, stride, padding, dilation, device, stream):
-        self._check_real("cuda_max_pool2d_fprop", x, y, idx, kernel, stride, padding, dilation, device, stream)
-        _C.max_pool2d_fprop(host_view(x, np.float32), host_view(y, np.float32),
-                            None if idx is None else host_view(idx, np.int64), kernel, stride, padding, dilation)
+    def binding(self, name):
+        return lambda *args: self._run(name, *args)
 
-    def max_dgrad(self, dy, x, idx, dx, kernel, stride, padding, dilation, device, stream):
-        self._check_real("cuda_max_pool2d_dgrad", dy, x, idx, dx, kernel, stride, padding, dilation, device, stream)
-        _C.max_pool2d_dgrad(host_view(dy, np.float32), host_view(x, np.float32),
-                            None if idx is None else host_view(idx, np.int64), host_view(dx, np.float32), kernel,
-                            stride, padding, dilation)
-
-    def avg_fprop(self, x, y, kernel, stride, padding, cip, div, device, stream):
-        self._check_real("cuda_avg_pool2d_fprop", x, y, kernel, stride, padding, cip, div, device, stream)
-        _C.avg_pool2d_fprop(host_view(x, np.float32), host_view(y, np.float32), kernel, stride, padding, cip, div)
-
-    def avg_dgrad(self, dy, dx, kernel, stride, padding, cip, div, device, stream):
-        self._check_real("cuda_avg_pool2d_dgrad", dy, dx, kernel, stride, padding, cip, div, device, stream)
-        _C.avg_pool2d_dgrad(host_view(dy, np.float32), host_view(dx, np.float32), kernel, stride, padding, cip, div)
-
-    def dw_fprop(self, x, w, b, y, stride, padding, dilation, groups, device, stream):
-        self._check_real("cuda_conv2d_fprop_depthwise", x, w, b, y, stride, padding, dilation, groups, device, stream)
-        _C.conv2d_fprop(host_view(x, np.float32), host_view(w, np.float32), None if b is None else host_view1(b),
-                        host_view(y, np.float32), stride, padding, dilation, groups)
-
-    def dw_dgrad(self, dy, w, dx, stride, padding, dilation, groups, device, stream):
-        self._check_real("cuda_conv2d_dgrad_depthwise", dy, w, dx, stride, padding, dilation, groups, device, stream)
-        _C.conv2d_dgrad(host_view(dy, np.float32), host_view(w, np.float32), host_view(dx, np.float32), stride,
-                        padding, dilation, groups)
-
-    def dw_workspace(self, dy, x, dw, stride, padding, dilation, groups):
-        real = self.real.get("cuda_conv2d_wgrad_depthwise_workspace")
-        return real(dy, x, dw, stride, padding, dilation, groups) if real else 1
-
-    def dw_wgrad(self, dy, x, dw, want_dw, db, workspace, stride, padding, dilation, groups, device, stream):
-        self._check_real("cuda_conv2d_wgrad_depthwise", dy, x, dw, want_dw, db, workspace, stride, padding, dilation,
-                         groups, device, stream)
-        if want_dw:
-            _C.conv2d_wgrad(host_view(dy, np.float32), host_view(x, np.float32), host_view(dw, np.float32), stride,
-                            padding, dilation, groups)
-        if db is not None:
-            _C.conv2d_bgrad(host_view(dy, np.float32), host_view1(db))
+    def workspace(self, *args):
+        return _C._emulate_cuda_conv2d_wgrad_depthwise_workspace(*args)
 
     def stream_wait(self, consumer, producer, device):
         self.waits.append((consumer, producer, device))
 
 
-BINDINGS = {
-    "cuda_max_pool2d_fprop": "max_fprop",
-    "cuda_max_pool2d_dgrad": "max_dgrad",
-    "cuda_avg_pool2d_fprop": "avg_fprop",
-    "cuda_avg_pool2d_dgrad": "avg_dgrad",
-    "cuda_conv2d_fprop_depthwise": "dw_fprop",
-    "cuda_conv2d_dgrad_depthwise": "dw_dgrad",
-    "cuda_conv2d_wgrad_depthwise_workspace": "dw_workspace",
-    "cuda_conv2d_wgrad_depthwise": "dw_wgrad",
-    "cuda_stream_wait": "stream_wait",
-}
+KERNELS = ("cuda_max_pool2d_fprop", "cuda_max_pool2d_dgrad", "cuda_avg_pool2d_fprop", "cuda_avg_pool2d_dgrad",
+           "cuda_conv2d_fprop_depthwise", "cuda_conv2d_dgrad_depthwise", "cuda_conv2d_wgrad_depthwise")
 
 
 @pytest.fixture
@@ -173,15 +114,17 @@ def host_gpu(monkeypatch):
     """The GPU path wired to host memory; yields (library, emulator)."""
     if fc.cuda_available():
         pytest.skip("a real GPU is present: test_gpu_ops.py covers the path")
-    real = {name: getattr(_C, name) for name in BINDINGS if hasattr(_C, name)}
+    real = {name: getattr(_C, name) for name in KERNELS if hasattr(_C, name)}
     emu = Emulator(real)
     lib = HostLibrary()
     monkeypatch.setattr(_gpu_arrays, "_cuda_built", lambda: True)
     monkeypatch.setattr(_gpu_arrays, "_device_count", lambda: 2)
     monkeypatch.setattr(_gpu_arrays, "_library_for", lambda obj, op, name: lib)
     monkeypatch.setattr(_gpu_arrays, "_poison_outputs", True)
-    for name, method in BINDINGS.items():
-        monkeypatch.setattr(_C, name, getattr(emu, method), raising=False)
+    for name in KERNELS:
+        monkeypatch.setattr(_C, name, emu.binding(name), raising=False)
+    monkeypatch.setattr(_C, "cuda_conv2d_wgrad_depthwise_workspace", emu.workspace, raising=False)
+    monkeypatch.setattr(_C, "cuda_stream_wait", emu.stream_wait, raising=False)
     yield lib, emu
 
 
@@ -217,7 +160,7 @@ def test_max_pool2d_through_gpu_layer(host_gpu, layout, unbatched):
     assert emu.calls == [("cuda_max_pool2d_fprop", 0, STREAM)]
     assert lib.devices_used == [0]
 
-    dy = rng_array(y.a.shape, 1)
+    dy = np.random.default_rng(1).integers(-8, 9, y.a.shape).astype(np.float32)  # exact sums
     for indices in (None, idx):
         dx = fc.max_pool2d_backward(HostCudaArray(dy), HostCudaArray(xs), indices=indices, layout=layout, **args)
         expect = fc.max_pool2d_backward(dy, xs, layout=layout, **args)
@@ -231,10 +174,10 @@ def test_avg_pool2d_through_gpu_layer(host_gpu, layout):
     args = dict(kernel_size=(3, 2), stride=(2, 3), padding=(1, 1), ceil_mode=True, count_include_pad=False,
                 divisor_override=None)
     y = fc.avg_pool2d(HostCudaArray(xs), layout=layout, **args)
-    np.testing.assert_array_equal(y.a, fc.avg_pool2d(xs, layout=layout, **args))
+    assert_close(y.a, fc.avg_pool2d(xs, layout=layout, **args), 6)
     dy = rng_array(y.a.shape, 2)
     dx = fc.avg_pool2d_backward(HostCudaArray(dy), HostCudaArray(xs), layout=layout, **args)
-    np.testing.assert_array_equal(dx.a, fc.avg_pool2d_backward(dy, xs, layout=layout, **args))
+    assert_close(dx.a, fc.avg_pool2d_backward(dy, xs, layout=layout, **args), 6)
 
 
 def test_strided_views_are_read_in_place(host_gpu):
@@ -242,7 +185,7 @@ def test_strided_views_are_read_in_place(host_gpu):
     base = rng_array((2, 3, 10, 12))
     view = base[:, ::-1, 1::2, ::3]  # negative and non-unit strides
     y = fc.avg_pool2d(HostCudaArray(view), 2)
-    np.testing.assert_array_equal(y.a, fc.avg_pool2d(np.ascontiguousarray(view), 2))
+    assert_close(y.a, fc.avg_pool2d(np.ascontiguousarray(view), 2), 4)
     assert lib.allocations == [((2, 3, 2, 2), np.dtype(np.float32))]  # the output only: no copy of the input
 
 
@@ -292,15 +235,15 @@ def test_depthwise_conv2d_through_gpu_layer(host_gpu, layout, multiplier):
     xs, ws = (nhwc(x), nhwc(w)) if layout == "NHWC" else (x, w)
     y = fc.conv2d(HostCudaArray(xs), HostCudaArray(ws), HostCudaArray(b), layout=layout, **args)
     expect = fc.conv2d(xs, ws, b, layout=layout, **args)
-    np.testing.assert_array_equal(y.a, expect)
+    assert_close(y.a, expect, 9)
 
     dy = rng_array(expect.shape, 3)
     gx, gw, gb = fc.conv2d_backward(HostCudaArray(dy), HostCudaArray(xs), HostCudaArray(ws), HostCudaArray(b),
                                     layout=layout, **args)
     ex, ew, eb = fc.conv2d_backward(dy, xs, ws, b, layout=layout, **args)
-    np.testing.assert_array_equal(gx.a, ex)
-    np.testing.assert_array_equal(gw.a, ew)
-    np.testing.assert_array_equal(gb.a, eb)
+    assert_close(gx.a, ex, 9 * multiplier)
+    assert_close(gw.a, ew, dy.size // dy.shape[1 if layout == "NCHW" else 3])
+    assert_close(gb.a, eb, dy.size // dy.shape[1 if layout == "NCHW" else 3])
     # workspace came from the library too
     assert any(dtype == np.float32 and len(shape) == 1 and shape != (C * multiplier,)
                for shape, dtype in lib.allocations)
@@ -308,19 +251,19 @@ def test_depthwise_conv2d_through_gpu_layer(host_gpu, layout, multiplier):
     gx, gw, gb = fc.conv2d_backward(HostCudaArray(dy), HostCudaArray(xs), HostCudaArray(ws), HostCudaArray(b),
                                     layout=layout, needs_input_grad=(False, False, True), **args)
     assert gx is None and gw is None
-    np.testing.assert_array_equal(gb.a, eb)
+    assert_close(gb.a, eb, dy.size // dy.shape[1 if layout == "NCHW" else 3])
 
 
 def test_unbatched_depthwise(host_gpu):
     x = rng_array((4, 6, 6))
     w = rng_array((4, 1, 3, 3), 1)
     y = fc.conv2d(HostCudaArray(x), HostCudaArray(w), None, 1, 1, 1, 4)
-    np.testing.assert_array_equal(y.a, fc.conv2d(x, w, None, 1, 1, 1, 4))
+    assert_close(y.a, fc.conv2d(x, w, None, 1, 1, 1, 4), 9)
     dy = rng_array(y.a.shape, 2)
     gx, gw, gb = fc.conv2d_backward(HostCudaArray(dy), HostCudaArray(x), HostCudaArray(w), None, 1, 1, 1, 4)
     ex, ew, _ = fc.conv2d_backward(dy, x, w, None, 1, 1, 1, 4)
-    np.testing.assert_array_equal(gx.a, ex)
-    np.testing.assert_array_equal(gw.a, ew)
+    assert_close(gx.a, ex, 9)
+    assert_close(gw.a, ew, 36)
     assert gb is None
 
 
@@ -381,3 +324,143 @@ def test_gpu_array_without_device(monkeypatch):
     monkeypatch.setattr(_gpu_arrays, "_device_count", lambda: 0)
     with pytest.raises(RuntimeError, match="no usable GPU"):
         fc.avg_pool2d(HostCudaArray(rng_array((1, 1, 4, 4))), 2)
+
+
+# --------------------------------------------------------------------------- the kernels' element code
+
+
+def _ref_layout(a, layout):
+    return a if layout == "NCHW" else a.transpose(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_pool_kernels_on_random_problems(host_gpu, seed):
+    rng = np.random.default_rng(100 + seed)
+    k = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+    s = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+    p = (int(rng.integers(0, k[0] // 2 + 1)), int(rng.integers(0, k[1] // 2 + 1)))
+    d = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    ceil_mode = bool(rng.integers(0, 2))
+    layout = ("NCHW", "NHWC")[seed % 2]
+    N, C = int(rng.integers(1, 3)), int(rng.integers(1, 6))
+    H = int(rng.integers(max(1, d[0] * (k[0] - 1) + 1 - 2 * p[0]), 12))
+    W = int(rng.integers(max(1, d[1] * (k[1] - 1) + 1 - 2 * p[1]), 12))
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    x.reshape(-1)[::5] = 0.5  # ties
+    if seed % 3 == 0:
+        x.reshape(-1)[::11] = np.nan
+    xs = stored_copy(x, layout)
+    args = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=ceil_mode)
+    y, idx = fc.max_pool2d(HostCudaArray(xs), return_indices=True, layout=layout, **args)
+    y_cpu, i_cpu = fc.max_pool2d(xs, return_indices=True, layout=layout, **args)
+    np.testing.assert_array_equal(y.a, y_cpu)
+    np.testing.assert_array_equal(idx.a, i_cpu)
+    dy = rng.integers(-8, 9, y_cpu.shape).astype(np.float32)
+    dy[np.isneginf(y_cpu)] = 0  # windows without taps inside send nothing on the GPU
+    dx_cpu = fc.max_pool2d_backward(dy, xs, layout=layout, **args)
+    for indices in (None, idx):
+        dx = fc.max_pool2d_backward(HostCudaArray(dy), HostCudaArray(xs), indices=indices, layout=layout, **args)
+        np.testing.assert_array_equal(dx.a, dx_cpu)
+
+    avg = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil_mode, count_include_pad=bool(seed % 2),
+               divisor_override=(None, 3, -2)[seed % 3])
+    try:
+        y_ref = R.avg_pool2d(x.astype(np.float64), **avg)
+    except ValueError:
+        return
+    x = np.nan_to_num(x)
+    xs = stored_copy(x, layout)
+    y_ref = R.avg_pool2d(x.astype(np.float64), **avg)
+    y = fc.avg_pool2d(HostCudaArray(xs), layout=layout, **avg)
+    assert_close(_ref_layout(y.a, layout), y_ref, k[0] * k[1])
+    dy = rng.standard_normal(y.a.shape).astype(np.float32)
+    dx = fc.avg_pool2d_backward(HostCudaArray(dy), HostCudaArray(xs), layout=layout, **avg)
+    dx_ref = R.avg_pool2d_dgrad(_ref_layout(dy, layout).astype(np.float64), x.shape, **avg)
+    assert_close(_ref_layout(dx.a, layout), dx_ref, k[0] * k[1])
+
+
+def stored_copy(a, layout):
+    return np.ascontiguousarray(a if layout == "NCHW" else a.transpose(0, 2, 3, 1))
+
+
+# (N, C, M, H, W, R, S, stride, padding, dilation): multiple wgrad chunks (N*P*Q > 4096), tap
+# rounds (R*S > 9), channel lanes with idle threads (channels-last K not a multiple of 32).
+DW_CASES = [
+    (2, 3, 1, 9, 8, 3, 3, 1, 1, 1),
+    (2, 3, 2, 9, 8, 3, 3, 2, 1, 1),
+    (1, 4, 1, 7, 7, 5, 3, (1, 2), (2, 0), (1, 2)),
+    (3, 33, 1, 6, 5, 3, 3, 1, 1, 1),
+    (1, 2, 3, 4, 4, 4, 4, 1, 0, 1),
+    (1, 1, 1, 1, 1, 1, 1, 1, 0, 1),
+    (2, 5, 1, 12, 12, 7, 7, 2, 3, 1),
+    (3, 2, 2, 40, 41, 3, 3, 1, 1, 1),
+    (1, 35, 1, 3, 3, 3, 3, 1, 1, 1),
+]
+
+
+@pytest.mark.parametrize("case", DW_CASES)
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_depthwise_kernels_against_reference(host_gpu, case, layout):
+    N, C, M, H, W, Rk, Sk, s, p, d = case
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((C * M, 1, Rk, Sk)).astype(np.float32)
+    b = rng.standard_normal(C * M).astype(np.float32)
+    args = dict(stride=s, padding=p, dilation=d, groups=C)
+    xs, ws = stored_copy(x, layout), stored_copy(w, layout)
+    y = fc.conv2d(HostCudaArray(xs), HostCudaArray(ws), HostCudaArray(b), layout=layout, **args)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    assert_close(_ref_layout(y.a, layout), R.conv2d(x64, w64, b.astype(np.float64), **args), Rk * Sk)
+    dy = rng.standard_normal(y.a.shape).astype(np.float32)
+    dyl = _ref_layout(dy, layout).astype(np.float64)
+    for needs in ((True, True, True), (False, True, False), (False, False, True)):
+        gx, gw, gb = fc.conv2d_backward(HostCudaArray(dy), HostCudaArray(xs), HostCudaArray(ws), HostCudaArray(b),
+                                        layout=layout, needs_input_grad=needs, **args)
+        L = dyl.shape[0] * dyl.shape[2] * dyl.shape[3]
+        if needs[0]:
+            assert_close(_ref_layout(gx.a, layout), R.conv2d_dgrad(dyl, x.shape, w64, **args), Rk * Sk * M)
+        if needs[1]:
+            assert_close(_ref_layout(gw.a, layout), R.conv2d_wgrad(dyl, x64, w.shape, **args), L)
+        if needs[2]:
+            assert_close(gb.a, R.conv2d_bgrad(dyl), L)
+        assert (gx is None) != needs[0] and (gw is None) != needs[1] and (gb is None) != needs[2]
+
+
+def test_depthwise_small_integers_exact(host_gpu):
+    rng = np.random.default_rng(8)
+    x = rng.integers(-4, 5, (2, 6, 10, 9)).astype(np.float32)
+    w = rng.integers(-4, 5, (12, 1, 3, 3)).astype(np.float32)
+    b = rng.integers(-4, 5, 12).astype(np.float32)
+    y = fc.conv2d(HostCudaArray(x), HostCudaArray(w), HostCudaArray(b), 1, 1, 1, 6)
+    np.testing.assert_array_equal(y.a, fc.conv2d(x, w, b, 1, 1, 1, 6))
+    dy = rng.integers(-4, 5, y.a.shape).astype(np.float32)
+    got = fc.conv2d_backward(HostCudaArray(dy), HostCudaArray(x), HostCudaArray(w), HostCudaArray(b), 1, 1, 1, 6)
+    for g, e in zip(got, fc.conv2d_backward(dy, x, w, b, 1, 1, 1, 6)):
+        np.testing.assert_array_equal(g.a, e)
+
+
+def test_empty_reduction_gives_zero_weight_grads(host_gpu):
+    x = np.zeros((0, 3, 6, 6), np.float32)
+    w = np.ones((3, 1, 3, 3), np.float32)
+    gx, gw, gb = fc.conv2d_backward(HostCudaArray(np.zeros((0, 3, 6, 6), np.float32)), HostCudaArray(x),
+                                    HostCudaArray(w), HostCudaArray(np.ones(3, np.float32)), 1, 1, 1, 3)
+    assert gx.a.shape == x.shape
+    np.testing.assert_array_equal(gw.a, 0)
+    np.testing.assert_array_equal(gb.a, 0)
+
+
+def test_binding_checks_refuse_inconsistent_arguments():
+    x = (0, (1, 2, 4, 4), (32, 16, 4, 1))
+    with pytest.raises(ValueError, match="output has shape"):
+        _C._emulate_cuda_max_pool2d_fprop(x, (0, (1, 3, 2, 2), (12, 4, 2, 1)), None, (2, 2), (2, 2), (0, 0), (1, 1))
+    with pytest.raises(ValueError, match="output size"):
+        _C._emulate_cuda_max_pool2d_fprop(x, (0, (1, 2, 3, 3), (18, 9, 3, 1)), None, (2, 2), (2, 2), (0, 0), (1, 1))
+    with pytest.raises(ValueError, match="padding"):
+        _C._emulate_cuda_avg_pool2d_fprop(x, (0, (1, 2, 2, 2), (8, 4, 2, 1)), (2, 2), (2, 2), (2, 2), True, 0)
+    w = (0, (2, 2, 3, 3), (18, 9, 3, 1))
+    with pytest.raises(ValueError, match="depthwise"):
+        _C._emulate_cuda_conv2d_fprop_depthwise(x, w, None, (0, (1, 2, 2, 2), (8, 4, 2, 1)), (1, 1), (0, 0), (1, 1), 1)
+    w1 = (0, (2, 1, 3, 3), (9, 9, 3, 1))
+    with pytest.raises(ValueError, match="workspace"):
+        _C._emulate_cuda_conv2d_wgrad_depthwise((0, (1, 2, 2, 2), (8, 4, 2, 1)), x, w1, True, None, (0, 1, 1),
+                                                (1, 1), (0, 0), (1, 1), 2)

@@ -17,6 +17,7 @@ void register_nn(py::module_& m);
 void register_peak(py::module_& m);
 void register_runtime_info(py::module_& m);
 void register_index_check(py::module_& m);
+void register_cuda_emulation(py::module_& m);
 #ifdef FASTCONV_WITH_CUDA
 void register_cuda_runtime(py::module_& m);
 void register_cuda_pool2d(py::module_& m);
@@ -39,6 +40,7 @@ PYBIND11_MODULE(_C, m) {
   fastconv::bindings::register_nn(m);
   fastconv::bindings::register_peak(m);
   fastconv::bindings::register_index_check(m);
+  fastconv::bindings::register_cuda_emulation(m);
 #ifdef FASTCONV_WITH_CUDA
   fastconv::bindings::register_cuda_runtime(m);
   fastconv::bindings::register_cuda_pool2d(m);

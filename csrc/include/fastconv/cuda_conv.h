@@ -15,7 +15,6 @@ namespace fastconv {
 namespace cuda {
 
 // Depthwise: groups == C, K = C * M (M the channel multiplier); output channel k reads channel k / M.
-bool conv2d_depthwise_supported(const Conv2dParams& p);
 // y = conv(x, w) + b; b may be null.
 void conv2d_fprop_depthwise(const Conv2dParams& p, const float* x, const float* w, const float* b, float* y,
                             cudaStream_t stream);

@@ -8,3 +8,10 @@
 #else
 #define FASTCONV_HOST_DEVICE inline
 #endif
+
+// A read-only load: through the read-only data cache on the device, a plain load on the host.
+#if defined(__CUDA_ARCH__)
+#define FASTCONV_LDG(ptr) __ldg(ptr)
+#else
+#define FASTCONV_LDG(ptr) (*(ptr))
+#endif

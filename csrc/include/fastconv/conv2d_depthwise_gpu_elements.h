@@ -1,0 +1,155 @@
+// The per-element bodies of the CUDA depthwise kernels (csrc/cuda/conv2d_*_depthwise.cu), shared
+// with the CPU extension's serial emulation (_C._emulate_cuda_*, tests/test_gpu_interop.py).
+// Depthwise: groups == C, K = C * M; output channel k reads input channel k / M with its own
+// R x S filter w[k, 0, r, s].
+//   x, dx: (N, C, H, W)   w, dw: (K, 1, R, S)   y, dy: (N, K, P, Q)   b, db: (K,)   any strides
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "fastconv/conv.h"
+#include "fastconv/host_device.h"
+#include "fastconv/pool_index.h"
+
+namespace fastconv {
+namespace gpu_elements {
+
+// y at output i (walk order: q fastest, or k fastest when channels_last): the taps inside the
+// input in row-major (r, s) order with fmaf, then the bias (b may be null).
+FASTCONV_HOST_DEVICE void conv2d_fprop_depthwise_at(const Conv2dParams& p, const float* __restrict__ x,
+                                                    const float* __restrict__ w, const float* __restrict__ b,
+                                                    float* y, int64_t i, bool channels_last) {
+  const int64_t M = p.K / p.C;
+  const index::Coord4 o = channels_last ? index::unravel_nhwc(i, p.K, p.P, p.Q) : index::unravel_nchw(i, p.K, p.P, p.Q);
+  const int64_t c = o.c / M;
+  const int64_t h0 = o.h * p.stride_h - p.pad_h;
+  const int64_t w0 = o.w * p.stride_w - p.pad_w;
+  const index::Range rr = index::inside_taps(h0, p.R, p.dilation_h, p.H);
+  const index::Range sr = index::inside_taps(w0, p.S, p.dilation_w, p.W);
+  const float* xp = x + (o.n * p.x_strides[0] + c * p.x_strides[1]);
+  const float* wp = w + o.c * p.w_strides[0];
+  float acc = 0.0f;
+  for (int64_t r = rr.lo; r < rr.hi; ++r) {
+    const float* xr = xp + (h0 + r * p.dilation_h) * p.x_strides[2];
+    const float* wr = wp + r * p.w_strides[2];
+    for (int64_t s = sr.lo; s < sr.hi; ++s)
+      acc = fmaf(FASTCONV_LDG(xr + (w0 + s * p.dilation_w) * p.x_strides[3]), FASTCONV_LDG(wr + s * p.w_strides[3]),
+                 acc);
+  }
+  if (b) acc += FASTCONV_LDG(b + o.c * p.b_stride);
+  y[index::offset4(p.y_strides, o)] = acc;
+}
+
+// dx at input element i (x_strides describe dx): for each of its M output channels and each tap
+// that maps it to an output inside (P, Q), dy * w, in (m, r, s) order with fmaf.
+FASTCONV_HOST_DEVICE void conv2d_dgrad_depthwise_at(const Conv2dParams& p, const float* __restrict__ dy,
+                                                    const float* __restrict__ w, float* dx, int64_t i,
+                                                    bool channels_last) {
+  const int64_t M = p.K / p.C;
+  const index::Coord4 e = channels_last ? index::unravel_nhwc(i, p.C, p.H, p.W) : index::unravel_nchw(i, p.C, p.H, p.W);
+  float acc = 0.0f;
+  for (int64_t m = 0; m < M; ++m) {
+    const int64_t k = e.c * M + m;
+    const float* dyp = dy + (e.n * p.y_strides[0] + k * p.y_strides[1]);
+    const float* wp = w + k * p.w_strides[0];
+    for (int64_t r = 0; r < p.R; ++r) {
+      const int64_t oh = index::tap_output(e.h, r * p.dilation_h, p.stride_h, p.pad_h, p.P);
+      if (oh < 0) continue;
+      for (int64_t s = 0; s < p.S; ++s) {
+        const int64_t ow = index::tap_output(e.w, s * p.dilation_w, p.stride_w, p.pad_w, p.Q);
+        if (ow < 0) continue;
+        acc = fmaf(FASTCONV_LDG(dyp + (oh * p.y_strides[2] + ow * p.y_strides[3])),
+                   FASTCONV_LDG(wp + (r * p.w_strides[2] + s * p.w_strides[3])), acc);
+      }
+    }
+  }
+  dx[index::offset4(p.x_strides, e)] = acc;
+}
+
+// --- wgrad: pass 1 accumulates, per thread, a fixed stride of one chunk's pixels for a group of up
+// to kWgradTaps taps (and the bias); pass 2 adds the chunks' partials in order.
+constexpr int64_t kWgradChunkPixels = 4096;
+constexpr int kWgradTaps = 9;
+constexpr int kWgradBlock = 256;
+
+// A pass-1 block is (channel lanes) x (kWgradBlock / channel lanes pixel lanes): 32 channel lanes
+// when channels are contiguous (a warp reads 32 neighbouring channels), else 1 (a warp reads 32
+// neighbouring pixels of one channel). Its threads' sums are added over the pixel lanes in a fixed
+// tree: lane y += lane y + half, for half = pixel lanes / 2, ..., 1.
+FASTCONV_HOST_DEVICE int wgrad_depthwise_channel_lanes(const Conv2dParams& p) {
+  return p.K > 1 && p.y_strides[1] == 1 ? 32 : 1;
+}
+
+// Number of chunks the (n, p, q) pixels are cut into (a function of the shape only).
+FASTCONV_HOST_DEVICE int64_t wgrad_depthwise_chunks(const Conv2dParams& p) {
+  return (p.N * p.P * p.Q + kWgradChunkPixels - 1) / kWgradChunkPixels;
+}
+
+// Floats of workspace the two passes need: one partial per (chunk, k, tap or bias).
+FASTCONV_HOST_DEVICE int64_t wgrad_depthwise_workspace_floats(const Conv2dParams& p) {
+  return wgrad_depthwise_chunks(p) * p.K * (p.R * p.S + 1);
+}
+
+// Adds pixel `pix` (flattened (n, p, q), q fastest) of output channel k to acc[0..nt) (taps t0 + j,
+// offsets tap_h[j], tap_w[j]) and acc[kWgradTaps] (the bias).
+FASTCONV_HOST_DEVICE void conv2d_wgrad_depthwise_pixel(const Conv2dParams& p, const float* __restrict__ dy,
+                                                       const float* __restrict__ x, int64_t k, int64_t c,
+                                                       int64_t pix, int nt, const int64_t* tap_h,
+                                                       const int64_t* tap_w, float* acc) {
+  const int64_t q = pix % p.Q;
+  const int64_t rest = pix / p.Q;
+  const int64_t oh = rest % p.P;
+  const int64_t n = rest / p.P;
+  const float g = FASTCONV_LDG(dy + (n * p.y_strides[0] + k * p.y_strides[1] + oh * p.y_strides[2] + q * p.y_strides[3]));
+  const int64_t h0 = oh * p.stride_h - p.pad_h;
+  const int64_t w0 = q * p.stride_w - p.pad_w;
+  const float* xp = x + (n * p.x_strides[0] + c * p.x_strides[1]);
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+  for (int j = 0; j < kWgradTaps; ++j) {
+    if (j < nt) {
+      const int64_t h = h0 + tap_h[j], w = w0 + tap_w[j];
+      if (h >= 0 && h < p.H && w >= 0 && w < p.W)
+        acc[j] = fmaf(g, FASTCONV_LDG(xp + (h * p.x_strides[2] + w * p.x_strides[3])), acc[j]);
+    }
+  }
+  acc[kWgradTaps] += g;
+}
+
+// Tap offsets of group g (taps g * kWgradTaps + j, j < nt; unused slots repeat tap g * kWgradTaps).
+FASTCONV_HOST_DEVICE int wgrad_depthwise_tap_group(const Conv2dParams& p, int64_t g, bool want_dw, int64_t* tap_h,
+                                                   int64_t* tap_w) {
+  const int64_t RS = p.R * p.S;
+  const int64_t t0 = g * kWgradTaps;
+  const int nt = want_dw ? static_cast<int>(index::min64(kWgradTaps, RS - t0)) : 0;
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+  for (int j = 0; j < kWgradTaps; ++j) {
+    const int64_t t = t0 + (j < nt ? j : 0);
+    tap_h[j] = (t / p.S) * p.dilation_h;
+    tap_w[j] = (t % p.S) * p.dilation_w;
+  }
+  return nt;
+}
+
+// Pass 2 at i = k * (R*S + 1) + t: the chunks' partials part[(chunk * K + k) * (R*S + 1) + t] in
+// chunk order, into dw[k, 0, r, s] (t < R*S) or db[k] (t == R*S); a null target is skipped.
+FASTCONV_HOST_DEVICE void conv2d_wgrad_depthwise_reduce_at(const Conv2dParams& p, const float* __restrict__ part,
+                                                           int64_t chunks, float* dw, float* db, int64_t i) {
+  const int64_t RS = p.R * p.S;
+  const int64_t T = RS + 1;
+  const int64_t k = i / T, t = i % T;
+  if (t < RS ? dw == nullptr : db == nullptr) return;
+  float sum = 0.0f;
+  for (int64_t ch = 0; ch < chunks; ++ch) sum += part[(ch * p.K + k) * T + t];
+  if (t < RS)
+    dw[k * p.w_strides[0] + (t / p.S) * p.w_strides[2] + (t % p.S) * p.w_strides[3]] = sum;
+  else
+    db[k * p.b_stride] = sum;
+}
+
+}  // namespace gpu_elements
+}  // namespace fastconv
