@@ -14,6 +14,7 @@ void register_pool3d(py::module_& m);
 void register_conv3d(py::module_& m);
 void register_bias_add(py::module_& m);
 void register_nn(py::module_& m);
+void register_training(py::module_& m);
 void register_peak(py::module_& m);
 void register_runtime_info(py::module_& m);
 void register_index_check(py::module_& m);
@@ -38,6 +39,7 @@ PYBIND11_MODULE(_C, m) {
   fastconv::bindings::register_conv3d(m);
   fastconv::bindings::register_bias_add(m);
   fastconv::bindings::register_nn(m);
+  fastconv::bindings::register_training(m);
   fastconv::bindings::register_peak(m);
   fastconv::bindings::register_index_check(m);
   fastconv::bindings::register_cuda_emulation(m);
