@@ -1,5 +1,6 @@
-"""The ``fastconv`` command line: ``info`` (how this copy was built, what it found) and ``bench``
-(the layer suite, validated, then timed against PyTorch and NumPy side by side)."""
+"""The ``fastconv`` command line: ``info`` (how this copy was built, what it found), ``bench``
+(the layer suite, validated, then timed against PyTorch and NumPy side by side) and ``train`` (the
+Keras seed CNN on the bundled digits with fastconv.keras)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import os
 import sys
 from typing import List, Optional
 
-from . import bench, info
+from . import bench, info, train
 
 __all__ = ["main", "build_parser"]
 
-_COMMANDS = (info, bench)
+_COMMANDS = (info, bench, train)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ class History:
         self.epoch: List[int] = []
         self.params: Dict[str, object] = {}
         self.model = None
+        self.epoch_seconds: List[float] = []  # wall time of each epoch, validation included
 
     def on_epoch_end(self, epoch: int, logs: Dict[str, float]) -> None:
         self.epoch.append(epoch)

@@ -298,6 +298,7 @@ class Sequential:
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             bar.update(steps, logs, finalize=True)
             history.on_epoch_end(epoch, logs)
+            history.epoch_seconds.append(time.perf_counter() - bar.start)
         return history
 
     def _evaluate_arrays(self, x, y, batch_size: int, bar: Optional[Progbar] = None) -> Dict[str, float]:
