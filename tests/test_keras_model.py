@@ -231,6 +231,17 @@ def test_optimizer_updates_are_keras():
             w = w + (0.9 * m - 0.05 * g if nesterov else m)
         np.testing.assert_allclose(run(optimizers.SGD(0.05, momentum=0.9, nesterov=nesterov)), w, rtol=1e-12)
     np.testing.assert_allclose(run(optimizers.get("sgd")), w0 - 0.01 * sum(grads), rtol=1e-12)
+    for momentum in (0.0, 0.5):  # keras/src/optimizers/rmsprop.py
+        v = np.zeros(7)
+        m = np.zeros(7)
+        w = w0.copy()
+        for g in grads:
+            v = 0.9 * v + 0.1 * g * g
+            step = 1e-3 * g / np.sqrt(v + 1e-7)
+            m = momentum * m + step
+            w = w - m
+        np.testing.assert_allclose(run(optimizers.RMSprop(momentum=momentum)), w, rtol=1e-12)
+    assert isinstance(optimizers.get("rmsprop"), optimizers.RMSprop)
     adam = optimizers.Adam()
     assert (adam.learning_rate, adam.beta_1, adam.beta_2, adam.epsilon) == (0.001, 0.9, 0.999, 1e-7)
 

@@ -180,3 +180,18 @@ def sgd_update(w: np.ndarray, g: np.ndarray, m: Optional[np.ndarray], lr: float,
         w += momentum * m - lr * g
     else:
         w += m
+
+
+def rmsprop_update(w: np.ndarray, g: np.ndarray, v: np.ndarray, m: Optional[np.ndarray], lr: float, rho: float,
+                   momentum: float, epsilon: float) -> None:
+    """Keras's RMSprop, in place: v = rho v + (1 - rho) g^2; step = lr g / sqrt(v + epsilon);
+    w -= step (with momentum: m = momentum m + step; w -= m)."""
+    v *= rho
+    v += (1.0 - rho) * (g * g)
+    step = lr * g / np.sqrt(v + epsilon)
+    if m is None:
+        w -= step
+        return
+    m *= momentum
+    m += step
+    w -= m

@@ -1,4 +1,5 @@
-"""Optimizers with Keras's defaults and update rules: ``SGD`` (momentum, nesterov) and ``Adam``.
+"""Optimizers with Keras's defaults and update rules: ``SGD`` (momentum, nesterov), ``Adam`` and
+``RMSprop`` (compile's default).
 
 The model hands an optimizer its parameters as flat buffers (one per dtype) with their gradients, so
 each step is one fused update over all parameters.
@@ -12,7 +13,7 @@ import numpy as np
 
 from . import _ops
 
-__all__ = ["Optimizer", "SGD", "Adam", "get"]
+__all__ = ["Optimizer", "SGD", "Adam", "RMSprop", "get"]
 
 
 def _positive(value, name: str, owner: str, allow_zero: bool = False) -> float:
@@ -103,7 +104,34 @@ class Adam(Optimizer):
                 "epsilon": self.epsilon}
 
 
-_BY_NAME = {"sgd": SGD, "adam": Adam}
+class RMSprop(Optimizer):
+    """``RMSprop(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7)`` (not centered), Keras's update."""
+
+    name = "rmsprop"
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, name=None):
+        super().__init__(learning_rate)
+        if centered:
+            raise ValueError("RMSprop: centered=True is not supported")
+        if not 0 <= float(rho) < 1:
+            raise ValueError(f"RMSprop: rho must be in [0, 1), got {rho!r}")
+        self.rho = float(rho)
+        self.momentum = _positive(momentum, "momentum", "RMSprop", allow_zero=True)
+        self.epsilon = _positive(epsilon, "epsilon", "RMSprop")
+
+    def _slot_count(self):
+        return 2 if self.momentum else 1
+
+    def _update(self, w, g, slots):
+        _ops.rmsprop_update(w, g, slots[0], slots[1] if self.momentum else None, self.learning_rate, self.rho,
+                            self.momentum, self.epsilon)
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon}
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
 
 
 def get(identifier) -> Optimizer:
@@ -125,7 +153,7 @@ def serialize(opt: Optimizer) -> dict:
 
 
 def deserialize(entry: dict) -> Optimizer:
-    classes = {"SGD": SGD, "Adam": Adam}
+    classes = {"SGD": SGD, "Adam": Adam, "RMSprop": RMSprop}
     name = entry.get("class_name")
     if name not in classes:
         raise ValueError(f"unknown optimizer class {name!r} in saved model")
