@@ -142,6 +142,13 @@ def main():
         print(f"| {kn} | {ks} {kp:,} | {fs} {fp:,} |")
     print(f"| total | {k_model.count_params():,} | {fc_model.count_params():,} |")
     assert k_rows == fc_rows, "structure differs from Keras"
+    (x_train, y_train), _ = data
+    fc_model.set_weights(k_model.get_weights())  # same layouts: Keras's get_weights() loads as is
+    diff = np.abs(k_model.predict(x_train[:256], verbose=0) - fc_model.predict(x_train[:256], verbose=0)).max()
+    k_loss = k_model.evaluate(x_train[:256], y_train[:256], verbose=0)[0]
+    f_loss = fc_model.evaluate(x_train[:256], y_train[:256], verbose=0)[0]
+    print(f"\nKeras's initial weights loaded into fastconv.keras with set_weights: max |prediction difference| "
+          f"{diff:.2e} on 256 digits; loss {k_loss:.6f} (Keras) vs {f_loss:.6f} (fastconv)")
 
     if not args.skip_semantics:
         seeds = list(range(args.seeds))
