@@ -62,8 +62,7 @@ def linear_act_backward(dy: np.ndarray, z: np.ndarray, x: np.ndarray, w: np.ndar
                         act: str, need_dx: bool) -> Tuple:
     """(dx or None, dw (units, in), db (units,) or None)."""
     dz = activation_backward(dy, z, act)
-    dx, dw, db = F.linear_backward(dz, x, w, b)
-    return (dx if need_dx else None), dw, db
+    return F.linear_backward(dz, x, w, b, needs_input_grad=(need_dx, True, b is not None))
 
 
 # --------------------------------------------------------------------------- pooling
@@ -106,26 +105,15 @@ def avg_pool_backward(dy, x, pool, stride, padding, ceil_mode, crop, full_shape)
 
 # --------------------------------------------------------------------------- losses
 
-def _first(grads):
-    return grads[0] if isinstance(grads, tuple) else grads
-
-
-def sparse_softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray, need_grad: bool):
-    """Mean over the batch of -log softmax(logits)[label]; logits (N, classes), labels int64 (N,)."""
-    loss = F.cross_entropy(logits, labels)
-    grad = _first(F.cross_entropy_backward(np.ones((), logits.dtype), logits, labels)) if need_grad else None
-    return float(loss), grad
-
-
 def softmax_cross_entropy(logits: np.ndarray, target: np.ndarray, need_grad: bool):
-    """Mean over the batch of -sum(target * log_softmax(logits)); target (N, classes) probabilities."""
-    logp = F.log_softmax(logits, -1)
-    n = logits.shape[0]
-    loss = -float(np.vdot(target, logp)) / n
+    """Mean over the batch of -log softmax(logits)[target] (target int64 (N,)) or of
+    -sum(target * log_softmax(logits)) (target (N, classes) probabilities); logits (N, classes)."""
+    loss = F.cross_entropy(logits, target)
     grad = None
     if need_grad:
-        grad = F.log_softmax_backward(-target / np.asarray(n, logits.dtype), logits, -1)
-    return loss, grad
+        grad = F.cross_entropy_backward(np.ones((), logits.dtype), logits, target,
+                                        needs_input_grad=(True, False, False))[0]
+    return float(loss), grad
 
 
 def probability_cross_entropy(probs: np.ndarray, target: np.ndarray, need_grad: bool, eps: float):
@@ -150,7 +138,9 @@ def probability_cross_entropy(probs: np.ndarray, target: np.ndarray, need_grad: 
 def mean_squared_error(y_pred: np.ndarray, y_true: np.ndarray, need_grad: bool):
     """Mean over the batch of the mean over the last axis of (y_pred - y_true)**2."""
     loss = F.mse_loss(y_pred, y_true)
-    grad = _first(F.mse_loss_backward(np.ones((), y_pred.dtype), y_pred, y_true)) if need_grad else None
+    grad = None
+    if need_grad:
+        grad = F.mse_loss_backward(np.ones((), y_pred.dtype), y_pred, y_true, needs_input_grad=(True, False))[0]
     return float(loss), grad
 
 
