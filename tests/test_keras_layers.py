@@ -85,6 +85,21 @@ def test_same_pooling_windows_are_keras():
     np.testing.assert_allclose(y_avg, [[2, 3, 3.5], [5, 6, 6.5], [6.5, 7.5, 8]])
 
 
+def test_same_average_pooling_averages_real_taps_only():
+    """Uneven 'same' padding (0 above, 1 below): the last windows average 2 rows, as Keras's TensorFlow and
+    JAX backends do."""
+    x = np.random.default_rng(4).standard_normal((1, 6, 5, 2))
+    y = layers.AveragePooling2D(3, strides=2, padding="same", dtype="float64")(x)
+    assert y.shape == (1, 3, 3, 2)
+    for i in range(3):
+        for j in range(3):
+            # pad_before is 0 on both axes (6 rows: total 1; 5 columns: total 2 -> 1 before): windows start at
+            # 2*i and 2*j - 1, clipped to the input
+            rows = slice(2 * i, min(2 * i + 3, 6))
+            cols = slice(max(2 * j - 1, 0), min(2 * j + 2, 5))
+            np.testing.assert_allclose(y[0, i, j], x[0, rows, cols].mean((0, 1)), rtol=1e-12)
+
+
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_global_average_pooling_gradients(keepdims):
     layer = layers.GlobalAveragePooling2D(keepdims=keepdims, dtype="float64")
