@@ -69,6 +69,26 @@ def test_fragment_index_is_a_bijection_on_the_tile(extent):
     assert owners == list(range(extent))
 
 
+@pytest.mark.parametrize("along_k", [False, True])
+def test_tile_loads_cover_each_tile_once(along_k):
+    """Every (row, k) of each operand tile is loaded by exactly one (thread, load), and the gather
+    state a load uses (its slot) was computed for that load's row."""
+    for name, bm, bn, bk in ix.tile_shapes():
+        threads = (bm // 8) * (bn // 8)
+        for extent in (bm, bn):
+            iters = extent * bk // threads
+            slots = ix.tile_load_slots(extent, bk, threads, along_k)
+            seen = set()
+            for tid in range(threads):
+                for j in range(iters):
+                    index, kl = ix.tile_load_coord(extent, bk, threads, along_k, tid, j)
+                    assert 0 <= index < extent and 0 <= kl < bk
+                    seen.add((index, kl))
+                    slot = j % slots
+                    assert ix.tile_load_coord(extent, bk, threads, along_k, tid, slot)[0] == index, (name, tid, j)
+            assert len(seen) == extent * bk, name
+
+
 # ----------------------------------------------------------------------------- dgrad phases
 
 @pytest.mark.parametrize("stride", [1, 2, 3, 4])

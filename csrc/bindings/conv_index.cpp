@@ -237,6 +237,22 @@ void register_conv_index(py::module_& parent) {
     return py::make_tuple(ph.x0, ph.count, ph.t0, ph.tstep, ph.taps);
   });
   m.def("fragment_index", &fragment_index);
+  m.def("tile_load_coord", [](int32_t extent, int32_t bk, int32_t threads, bool along_k, int32_t tid, int32_t j) {
+    int32_t index, kl;
+    tile_load_coord(extent, bk, threads, along_k, tid, j, index, kl);
+    return py::make_tuple(index, kl);
+  });
+  m.def("tile_load_slots", [](int32_t extent, int32_t bk, int32_t threads, bool along_k) {
+    return tile_load_slots(extent, bk, threads, along_k);
+  });
+  m.def("tile_shapes", []() {
+    py::list out;
+    for (GemmTile t : {GemmTile::t128x128, GemmTile::t64x64, GemmTile::t128x32}) {
+      const GemmTileShape s = gemm_tile_shape(t);
+      out.append(py::make_tuple(tile_name(t), s.bm, s.bn, s.bk));
+    }
+    return out;
+  });
   m.def("plan", &plan);
   m.def("emulate_fprop", &emulate_fprop, py::arg("x"), py::arg("w"), py::arg("b"), py::arg("y"), py::arg("stride"),
         py::arg("pad"), py::arg("dilation"), py::arg("groups"), py::arg("tile") = "auto");

@@ -28,10 +28,16 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const float* dy, const fl
                                 cudaStream_t stream) {
   require_implicit_gemm_fits(p, "conv2d_dgrad_implicit_gemm");
   const int32_t phases = int32_t(p.stride_h * p.stride_w);
+  const bool along_k = conv_index::conv2d_dgrad_loads_along_k(p);
   for (int32_t phase = 0; phase < phases; ++phase) {
     const conv_index::Conv2dDgradGather g = conv_index::make_dgrad_gather(p, phase);
-    launch_implicit_gemm_tile(conv_index::choose_gemm_tile(g.gemm_m, g.gemm_n, p.groups), g, dy, w,
-                              DgradEpilogue{dx}, p.groups, 1, stream, "conv2d_dgrad_implicit_gemm");
+    const conv_index::GemmTile tile = conv_index::choose_gemm_tile(g.gemm_m, g.gemm_n, p.groups);
+    const char* what = "conv2d_dgrad_implicit_gemm";
+    // Channels-last dy is read along k; w always along c (unit stride in KRSC).
+    if (along_k)
+      launch_implicit_gemm_tile<true, false>(tile, g, dy, w, DgradEpilogue{dx}, p.groups, 1, stream, what);
+    else
+      launch_implicit_gemm_tile<false, false>(tile, g, dy, w, DgradEpilogue{dx}, p.groups, 1, stream, what);
   }
 }
 

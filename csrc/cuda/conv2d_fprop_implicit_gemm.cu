@@ -33,8 +33,13 @@ void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const float* x, const flo
   require_implicit_gemm_fits(p, "conv2d_fprop_implicit_gemm");
   const conv_index::Conv2dFpropGather g = conv_index::make_fprop_gather(p);
   const FpropEpilogue ep{y, b, p.b_stride, g.gemm_n};
-  launch_implicit_gemm_tile(conv_index::choose_gemm_tile(g.gemm_m, g.gemm_n, p.groups), g, x, w, ep, p.groups, 1,
-                            stream, "conv2d_fprop_implicit_gemm");
+  const conv_index::GemmTile tile = conv_index::choose_gemm_tile(g.gemm_m, g.gemm_n, p.groups);
+  const char* what = "conv2d_fprop_implicit_gemm";
+  // Channels-last x and KRSC w are read along c; NCHW x along the output columns.
+  if (conv_index::conv2d_fprop_loads_along_k(p))
+    launch_implicit_gemm_tile<true, true>(tile, g, x, w, ep, p.groups, 1, stream, what);
+  else
+    launch_implicit_gemm_tile<false, false>(tile, g, x, w, ep, p.groups, 1, stream, what);
 }
 
 }  // namespace cuda

@@ -42,8 +42,13 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const float* dy, const fl
   if (splits > 1 && partial == nullptr)
     throw std::invalid_argument("conv2d_wgrad_implicit_gemm: workspace of conv2d_wgrad_workspace_bytes() is required");
   const conv_index::GemmTile tile = conv_index::choose_gemm_tile(g.gemm_m, g.gemm_n, p.groups);
-  launch_implicit_gemm_tile(tile, g, dy, x, WgradEpilogue{dw, partial, p.groups}, p.groups, splits, stream,
-                            "conv2d_wgrad_implicit_gemm");
+  const WgradEpilogue ep{dw, partial, p.groups};
+  const char* what = "conv2d_wgrad_implicit_gemm";
+  // NCHW dy and x are read along their rows (q); channels-last ones along k and c.
+  if (conv_index::conv2d_wgrad_loads_along_k(p))
+    launch_implicit_gemm_tile<true, true>(tile, g, dy, x, ep, p.groups, splits, stream, what);
+  else
+    launch_implicit_gemm_tile<false, false>(tile, g, dy, x, ep, p.groups, splits, stream, what);
   if (partial != nullptr) conv2d_wgrad_reduce(g, p.groups, splits, partial, dw, stream);
 }
 

@@ -24,25 +24,29 @@
 namespace fastconv {
 namespace cuda {
 
-template <int BM_, int BN_, int BK_, int STAGES_>
+template <int BM_, int BN_, int BK_, int STAGES_, int MIN_CTAS_>
 struct ImplicitGemmConfig {
   static constexpr int BM = BM_, BN = BN_, BK = BK_, STAGES = STAGES_;
+  // CTAs per SM the register allocation must allow (__launch_bounds__) when loads go along rows;
+  // loads along k keep one gather state per load, and get the registers for it instead.
+  static constexpr int kMinCtas = MIN_CTAS_;
   static constexpr int kThreads = (BM / 8) * (BN / 8);
   static constexpr int kAIters = BM * BK / kThreads;
   static constexpr int kBIters = BN * BK / kThreads;
-  // Distinct GEMM rows (columns) among a thread's loads: load j touches row (j % kARows).
-  static constexpr int kARows = kThreads % BM == 0 ? 1 : BM / kThreads;
-  static constexpr int kBCols = kThreads % BN == 0 ? 1 : BN / kThreads;
-  static_assert(kThreads % BM == 0 || BM % kThreads == 0, "rows repeat across loads");
-  static_assert(kThreads % BN == 0 || BN % kThreads == 0, "columns repeat across loads");
+  // Shared-memory rows padded by 4 floats: stores along k hit 32 distinct banks, and the rows stay
+  // 16-byte aligned for the vector reads of the inner loop.
+  static constexpr int kAPitch = BM + 4, kBPitch = BN + 4;
   static_assert(BM % 8 == 0 && BN % 8 == 0, "8x8 per thread");
   static_assert((BM * BK) % kThreads == 0 && (BN * BK) % kThreads == 0, "whole loads per thread");
+  static_assert(kThreads % BM == 0 || BM % kThreads == 0, "rows repeat across loads");
+  static_assert(kThreads % BN == 0 || BN % kThreads == 0, "columns repeat across loads");
+  static_assert(kThreads % BK == 0, "a load along k keeps its k index");
   static_assert(STAGES >= 2, "at least double buffering");
 };
 
-using Config128x128 = ImplicitGemmConfig<128, 128, 8, 3>;
-using Config64x64 = ImplicitGemmConfig<64, 64, 8, 4>;
-using Config128x32 = ImplicitGemmConfig<128, 32, 8, 4>;
+using Config128x128 = ImplicitGemmConfig<128, 128, 8, 3, 2>;
+using Config64x64 = ImplicitGemmConfig<64, 64, 8, 4, 4>;
+using Config128x32 = ImplicitGemmConfig<128, 32, 8, 4, 4>;
 
 __device__ __forceinline__ void cp_async_f32(float* smem, const float* gmem, bool pred) {
   const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
@@ -55,14 +59,17 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
-// grid: x = M tiles, y = N tiles, z = groups * splits (split fastest).
-template <class Cfg, class Gather, class Epilogue>
-__global__ void __launch_bounds__(Cfg::kThreads)
+// grid: x = M tiles, y = N tiles, z = groups * splits (split fastest). A_ALONG_K / B_ALONG_K: how
+// threads are laid over an operand tile's loads (tile_load_coord), chosen by the operand's strides.
+template <class Cfg, bool A_ALONG_K, bool B_ALONG_K, class Gather, class Epilogue>
+__global__ void __launch_bounds__(Cfg::kThreads, (A_ALONG_K || B_ALONG_K) ? 1 : Cfg::kMinCtas)
     implicit_gemm_f32_kernel(const Gather gather, const float* __restrict__ a, const float* __restrict__ b,
                              const Epilogue epilogue, int32_t splits) {
   constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, STAGES = Cfg::STAGES, NT = Cfg::kThreads;
-  __shared__ __align__(16) float As[STAGES][BK][BM];
-  __shared__ __align__(16) float Bs[STAGES][BK][BN];
+  constexpr int kASlots = conv_index::tile_load_slots(BM, BK, NT, A_ALONG_K);
+  constexpr int kBSlots = conv_index::tile_load_slots(BN, BK, NT, B_ALONG_K);
+  __shared__ __align__(16) float As[STAGES][BK][Cfg::kAPitch];
+  __shared__ __align__(16) float Bs[STAGES][BK][Cfg::kBPitch];
 
   const int tid = threadIdx.x;
   const int32_t m0 = int32_t(blockIdx.x) * BM, n0 = int32_t(blockIdx.y) * BN;
@@ -73,29 +80,39 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   conv_index::splitk_range(gather.gemm_k, splits, split, BK, k_begin, k_end);
   const int32_t k_tiles = (k_end - k_begin + BK - 1) / BK;
 
-  typename Gather::Row rows[Cfg::kARows];
-  typename Gather::Col cols[Cfg::kBCols];
+  typename Gather::Row rows[kASlots];
+  typename Gather::Col cols[kBSlots];
 #pragma unroll
-  for (int j = 0; j < Cfg::kARows; ++j) rows[j] = gather.a_row(m0 + (tid + j * NT) % BM);
+  for (int j = 0; j < kASlots; ++j) {
+    int32_t ml, kl;
+    conv_index::tile_load_coord(BM, BK, NT, A_ALONG_K, tid, j, ml, kl);
+    rows[j] = gather.a_row(m0 + ml);
+  }
 #pragma unroll
-  for (int j = 0; j < Cfg::kBCols; ++j) cols[j] = gather.b_col(n0 + (tid + j * NT) % BN);
+  for (int j = 0; j < kBSlots; ++j) {
+    int32_t nl, kl;
+    conv_index::tile_load_coord(BN, BK, NT, B_ALONG_K, tid, j, nl, kl);
+    cols[j] = gather.b_col(n0 + nl);
+  }
 
   auto load_tile = [&](int32_t kt, int stage) {
     const int32_t kbase = k_begin + kt * BK;
 #pragma unroll
     for (int j = 0; j < Cfg::kAIters; ++j) {
-      const int e = tid + j * NT, ml = e % BM, kl = e / BM;
+      int32_t ml, kl;
+      conv_index::tile_load_coord(BM, BK, NT, A_ALONG_K, tid, j, ml, kl);
       const int32_t kk = kbase + kl;
       int64_t off = 0;
-      const bool ok = kk < k_end && gather.a_offset(rows[j % Cfg::kARows], kk, off);
+      const bool ok = kk < k_end && gather.a_offset(rows[conv_index::tile_load_slot(j, kASlots)], kk, off);
       cp_async_f32(&As[stage][kl][ml], ok ? a + off : a, ok);
     }
 #pragma unroll
     for (int j = 0; j < Cfg::kBIters; ++j) {
-      const int e = tid + j * NT, nl = e % BN, kl = e / BN;
+      int32_t nl, kl;
+      conv_index::tile_load_coord(BN, BK, NT, B_ALONG_K, tid, j, nl, kl);
       const int32_t kk = kbase + kl;
       int64_t off = 0;
-      const bool ok = kk < k_end && gather.b_offset(cols[j % Cfg::kBCols], kk, off);
+      const bool ok = kk < k_end && gather.b_offset(cols[conv_index::tile_load_slot(j, kBSlots)], kk, off);
       cp_async_f32(&Bs[stage][kl][nl], ok ? b + off : b, ok);
     }
   };
@@ -156,7 +173,7 @@ inline void throw_if_launch_failed(const char* what) {
 }
 
 // Launches the kernel for one GEMM of `groups * splits` CTA layers on `stream`.
-template <class Cfg, class Gather, class Epilogue>
+template <class Cfg, bool A_ALONG_K, bool B_ALONG_K, class Gather, class Epilogue>
 void launch_implicit_gemm(const Gather& gather, const float* a, const float* b, const Epilogue& epilogue,
                           int64_t groups, int32_t splits, cudaStream_t stream, const char* what) {
   if (gather.gemm_m == 0 || gather.gemm_n == 0) return;
@@ -167,23 +184,33 @@ void launch_implicit_gemm(const Gather& gather, const float* a, const float* b, 
     throw std::invalid_argument(std::string(what) + ": problem too large for one launch (groups " +
                                 std::to_string(groups) + ", " + std::to_string(gather.gemm_n) + " GEMM columns)");
   const dim3 grid{static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(gz)};
-  implicit_gemm_f32_kernel<Cfg, Gather, Epilogue><<<grid, Cfg::kThreads, 0, stream>>>(gather, a, b, epilogue, splits);
+  implicit_gemm_f32_kernel<Cfg, A_ALONG_K, B_ALONG_K, Gather, Epilogue><<<grid, Cfg::kThreads, 0, stream>>>(gather, a, b, epilogue, splits);
   throw_if_launch_failed(what);
 }
 
-template <class Gather, class Epilogue>
+// The tiles the host-side choice (and the CPU emulation of the kernels) assume.
+template <class Cfg>
+constexpr bool config_matches(conv_index::GemmTile t) {
+  return conv_index::gemm_tile_shape(t).bm == Cfg::BM && conv_index::gemm_tile_shape(t).bn == Cfg::BN &&
+         conv_index::gemm_tile_shape(t).bk == Cfg::BK;
+}
+static_assert(config_matches<Config128x128>(conv_index::GemmTile::t128x128), "tile shapes");
+static_assert(config_matches<Config64x64>(conv_index::GemmTile::t64x64), "tile shapes");
+static_assert(config_matches<Config128x32>(conv_index::GemmTile::t128x32), "tile shapes");
+
+template <bool A_ALONG_K, bool B_ALONG_K, class Gather, class Epilogue>
 void launch_implicit_gemm_tile(conv_index::GemmTile tile, const Gather& gather, const float* a, const float* b,
                                const Epilogue& epilogue, int64_t groups, int32_t splits, cudaStream_t stream,
                                const char* what) {
   switch (tile) {
     case conv_index::GemmTile::t128x128:
-      launch_implicit_gemm<Config128x128>(gather, a, b, epilogue, groups, splits, stream, what);
+      launch_implicit_gemm<Config128x128, A_ALONG_K, B_ALONG_K>(gather, a, b, epilogue, groups, splits, stream, what);
       break;
     case conv_index::GemmTile::t64x64:
-      launch_implicit_gemm<Config64x64>(gather, a, b, epilogue, groups, splits, stream, what);
+      launch_implicit_gemm<Config64x64, A_ALONG_K, B_ALONG_K>(gather, a, b, epilogue, groups, splits, stream, what);
       break;
     case conv_index::GemmTile::t128x32:
-      launch_implicit_gemm<Config128x32>(gather, a, b, epilogue, groups, splits, stream, what);
+      launch_implicit_gemm<Config128x32, A_ALONG_K, B_ALONG_K>(gather, a, b, epilogue, groups, splits, stream, what);
       break;
   }
 }

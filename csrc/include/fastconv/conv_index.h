@@ -410,7 +410,7 @@ struct GemmTileShape {
   int32_t bm, bn, bk;
 };
 
-FASTCONV_HOST_DEVICE GemmTileShape gemm_tile_shape(GemmTile t) {
+FASTCONV_HOST_DEVICE constexpr GemmTileShape gemm_tile_shape(GemmTile t) {
   return t == GemmTile::t128x128 ? GemmTileShape{128, 128, 8}
          : t == GemmTile::t64x64 ? GemmTileShape{64, 64, 8}
                                  : GemmTileShape{128, 32, 8};
@@ -428,6 +428,14 @@ inline GemmTile choose_gemm_tile(int64_t gemm_m, int64_t gemm_n, int64_t groups)
   const int64_t big = groups * ceil_div(gemm_m, 128) * ceil_div(gemm_n, 128);
   return big >= kTargetCtas ? GemmTile::t128x128 : GemmTile::t64x64;
 }
+
+// How the threads cover the operand tiles (tile_load_coord), from the tensors' strides: along the
+// reduction where its innermost index (c, k or q) is the unit-stride axis, else along the rows.
+// Few channels (C/groups < 8) leave most of a k-run empty, so those stay on rows. A true result
+// means A and B are both loaded along k (fprop, wgrad) or A is (dgrad; its B goes along c).
+inline bool conv2d_fprop_loads_along_k(const Conv2dParams& p) { return p.x_strides[1] == 1 && p.C_per_group() >= 8; }
+inline bool conv2d_dgrad_loads_along_k(const Conv2dParams& p) { return p.y_strides[1] == 1 && p.K_per_group() >= 8; }
+inline bool conv2d_wgrad_loads_along_k(const Conv2dParams& p) { return p.y_strides[1] != 1; }
 
 // wgrad's reduction runs over N*P*Q, usually far longer than its M x N tile grid is wide: split it
 // until about two CTAs per SM are busy, keeping at least 16 reduction tiles per split.
@@ -454,6 +462,29 @@ inline int64_t conv2d_wgrad_workspace_bytes(const Conv2dParams& p) {
   if (splits <= 1) return 0;
   return int64_t(splits) * p.K * p.R * p.S * p.C_per_group() * int64_t(sizeof(float));
 }
+
+// Which element of a BK x extent operand tile load j of thread tid copies (extent: BM for A, BN
+// for B). along_k: consecutive threads take consecutive reduction indices of one row, so that an
+// operand whose reduction index is its unit-stride axis (NHWC channels, NCHW columns) is read in
+// whole sectors; otherwise consecutive threads take consecutive rows. The kernel computes a row's
+// gather state once, in slot load_slot(j) of a small per-thread table.
+FASTCONV_HOST_DEVICE void tile_load_coord(int32_t extent, int32_t bk, int32_t threads, bool along_k, int32_t tid,
+                                          int32_t j, int32_t& index, int32_t& kl) {
+  const int32_t e = tid + j * threads;
+  if (along_k) {
+    index = e / bk;
+    kl = e % bk;
+  } else {
+    index = e % extent;
+    kl = e / extent;
+  }
+}
+// Distinct rows among a thread's loads: every load has its own row along k; along rows, the loads
+// of a thread repeat every extent / threads (or share one row when threads is a multiple of extent).
+FASTCONV_HOST_DEVICE constexpr int32_t tile_load_slots(int32_t extent, int32_t bk, int32_t threads, bool along_k) {
+  return along_k ? extent * bk / threads : (threads % extent == 0 ? 1 : extent / threads);
+}
+FASTCONV_HOST_DEVICE constexpr int32_t tile_load_slot(int32_t j, int32_t slots) { return j % slots; }
 
 // Which of a thread's 8 rows (or columns) is fragment element i: two 4-wide runs, half a tile apart,
 // so that the warp's shared-memory reads are 16-byte vectors without bank conflicts.
