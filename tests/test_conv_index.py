@@ -274,3 +274,14 @@ def test_emulate_rejects_inconsistent_problems():
         ix.emulate_fprop(x, w, None, y, (1, 1), (0, 0), (1, 1), 1)
     with pytest.raises(ValueError):
         ix.emulate_fprop(x, np.zeros((4, 4, 3, 3)), None, y, (1, 1), (0, 0), (1, 1), 1, tile="32x32")
+
+
+def test_emulated_bgrad():
+    rng = np.random.default_rng(12)
+    for shape in [(2, 5, 7, 3), (1, 3, 1, 1), (3, 4, 30, 31)]:
+        dy = rng.integers(-5, 6, size=shape).astype(np.float64)
+        for layout in ("NCHW", "NHWC", "view"):
+            db = np.full(2 * shape[1], np.nan)[::2]
+            ix.emulate_bgrad(_strided(dy, layout), db)
+            np.testing.assert_array_equal(db, ref.conv2d_bgrad(dy))
+

@@ -1,10 +1,9 @@
 // Private binding _C._conv_index: the index arithmetic of the GPU implicit-GEMM convolutions
 // (fastconv/conv_index.h), compiled for the CPU so that tests can check it without a GPU.
 //
-// emulate() runs the CUDA kernels' tile loop on the host with the same gathers, tile shapes,
-// split-K partition, fragment-to-thread mapping and epilogues (in float64): zero-filled tile loads,
-// per-thread 8x8 accumulation in increasing k, partial sums in the workspace layout and the
-// split-order second pass. Only the arithmetic type and the parallel schedule differ from the GPU.
+// emulate_*() run the CUDA kernels' tile loops on the host in float64 (implicit_gemm_emulation.h):
+// the same gathers, tile shapes, split-K partition, per-thread fragments and epilogues, zero-filled
+// tile loads, partial sums in the workspace layout and the split-order second pass.
 //   x, dx: (N, C, H, W)   w, dw: (K, C/groups, R, S)   y, dy: (N, K, P, Q)   any strides, float64
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -18,6 +17,7 @@
 #include <vector>
 
 #include "bindings/arrays.h"
+#include "bindings/implicit_gemm_emulation.h"
 #include "fastconv/conv.h"
 #include "fastconv/conv_index.h"
 
@@ -64,122 +64,49 @@ std::string tile_name(GemmTile t) {
   return std::to_string(s.bm) + "x" + std::to_string(s.bn);
 }
 
-// The kernel's tile loop for one GEMM: grid (M tiles, N tiles, groups * splits), each CTA with
-// (bm/8) x (bn/8) threads owning fragment_index() rows and columns.
-template <class Gather, class Store>
-void emulate_gemm(const Gather& g, const double* a, const double* b, int64_t groups, int32_t splits, GemmTile tile,
-                  Store&& store) {
-  const GemmTileShape t = gemm_tile_shape(tile);
-  const int32_t bm = t.bm, bn = t.bn, bk = t.bk;
-  std::vector<typename Gather::Row> rows(bm);
-  std::vector<typename Gather::Col> cols(bn);
-  std::vector<double> As(size_t(bk) * bm), Bs(size_t(bk) * bn), acc(size_t(bm) * bn);
-  for (int64_t z = 0; z < groups * splits; ++z) {
-    const int32_t group = int32_t(z / splits), split = int32_t(z % splits);
-    const double* ag = a + group * g.a_group;
-    const double* bg = b + group * g.b_group;
-    int32_t k_begin, k_end;
-    splitk_range(g.gemm_k, splits, split, bk, k_begin, k_end);
-    const int32_t k_tiles = (k_end - k_begin + bk - 1) / bk;
-    for (int32_t m0 = 0; m0 < g.gemm_m; m0 += bm) {
-      for (int32_t n0 = 0; n0 < g.gemm_n; n0 += bn) {
-        for (int32_t i = 0; i < bm; ++i) rows[i] = g.a_row(m0 + i);
-        for (int32_t j = 0; j < bn; ++j) cols[j] = g.b_col(n0 + j);
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (int32_t kt = 0; kt < k_tiles; ++kt) {
-          const int32_t kbase = k_begin + kt * bk;
-          for (int32_t kl = 0; kl < bk; ++kl) {
-            const int32_t kk = kbase + kl;
-            for (int32_t ml = 0; ml < bm; ++ml) {
-              int64_t off = 0;
-              const bool ok = kk < k_end && g.a_offset(rows[ml], kk, off);
-              As[size_t(kl) * bm + ml] = ok ? ag[off] : 0.0;
-            }
-            for (int32_t nl = 0; nl < bn; ++nl) {
-              int64_t off = 0;
-              const bool ok = kk < k_end && g.b_offset(cols[nl], kk, off);
-              Bs[size_t(kl) * bn + nl] = ok ? bg[off] : 0.0;
-            }
-          }
-          for (int32_t tm = 0; tm < bm / 8; ++tm)
-            for (int32_t tn = 0; tn < bn / 8; ++tn)
-              for (int32_t k = 0; k < bk; ++k)
-                for (int32_t i = 0; i < 8; ++i)
-                  for (int32_t j = 0; j < 8; ++j) {
-                    const int32_t ml = fragment_index(bm, tm, i), nl = fragment_index(bn, tn, j);
-                    acc[size_t(ml) * bn + nl] += As[size_t(k) * bm + ml] * Bs[size_t(k) * bn + nl];
-                  }
-        }
-        for (int32_t tm = 0; tm < bm / 8; ++tm)
-          for (int32_t tn = 0; tn < bn / 8; ++tn)
-            for (int32_t i = 0; i < 8; ++i)
-              for (int32_t j = 0; j < 8; ++j) {
-                const int32_t ml = fragment_index(bm, tm, i), nl = fragment_index(bn, tn, j);
-                store(group, split, m0 + ml, n0 + nl, acc[size_t(ml) * bn + nl]);
-              }
-      }
-    }
-  }
+// "auto": the kernels' choice; else a forced shape.
+std::optional<int> tile_arg(const std::string& tile) {
+  if (tile == "auto") return std::nullopt;
+  return int(parse_tile(tile));
 }
 
 void emulate_fprop(const F64Array& x, const F64Array& w, const std::optional<F64Array>& b, F64Array y, Pair stride,
                    Pair pad, Pair dilation, int64_t groups, const std::string& tile) {
   Conv2dParams p = index_params(x, w, y, stride, pad, dilation, groups);
   if (b) p.b_stride = b->strides(0) / int64_t(sizeof(double));
-  const Conv2dFpropGather g = make_fprop_gather(p);
-  const GemmTile t = tile == "auto" ? choose_gemm_tile(g.gemm_m, g.gemm_n, p.groups) : parse_tile(tile);
-  double* yp = static_cast<double*>(writable_data(y, "y"));
-  const double* bp = b ? b->data() : nullptr;
-  emulate_gemm(g, x.data(), w.data(), p.groups, 1, t, [&](int32_t group, int32_t, int32_t m, int32_t n, double v) {
-    int64_t off;
-    if (!g.c_offset(m, n, off)) return;
-    if (bp != nullptr) v += bp[(int64_t(group) * g.gemm_n + n) * p.b_stride];
-    yp[group * g.c_group + off] = v;
-  });
+  const std::optional<int> t = tile_arg(tile);
+  emulation::conv2d_fprop_implicit_gemm<double>(p, x.data(), w.data(), b ? b->data() : nullptr,
+                                                static_cast<double*>(writable_data(y, "y")), t ? &*t : nullptr);
 }
 
 void emulate_dgrad(const F64Array& dy, const F64Array& w, F64Array dx, Pair stride, Pair pad, Pair dilation,
                    int64_t groups, const std::string& tile) {
   const Conv2dParams p = index_params(dx, w, dy, stride, pad, dilation, groups);
-  double* dxp = static_cast<double*>(writable_data(dx, "dx"));
-  for (int32_t phase = 0; phase < int32_t(p.stride_h * p.stride_w); ++phase) {
-    const Conv2dDgradGather g = make_dgrad_gather(p, phase);
-    const GemmTile t = tile == "auto" ? choose_gemm_tile(g.gemm_m, g.gemm_n, p.groups) : parse_tile(tile);
-    emulate_gemm(g, dy.data(), w.data(), p.groups, 1, t, [&](int32_t group, int32_t, int32_t m, int32_t c, double v) {
-      int64_t off;
-      if (g.c_offset(m, c, off)) dxp[group * g.c_group + off] = v;
-    });
-  }
+  const std::optional<int> t = tile_arg(tile);
+  emulation::conv2d_dgrad_implicit_gemm<double>(p, dy.data(), w.data(), static_cast<double*>(writable_data(dx, "dx")),
+                                                t ? &*t : nullptr);
 }
 
-// splits = 0: the kernels' choice (conv2d_wgrad_splits).
+// splits = 0: the kernels' choice (conv2d_wgrad_splits). The partial sums start as NaN so that a
+// partial the second pass reads but no CTA wrote shows.
 void emulate_wgrad(const F64Array& dy, const F64Array& x, F64Array dw, Pair stride, Pair pad, Pair dilation,
                    int64_t groups, const std::string& tile, int32_t splits) {
   const Conv2dParams p = index_params(x, dw, dy, stride, pad, dilation, groups);
-  const Conv2dWgradGather g = make_wgrad_gather(p);
-  const GemmTile t = tile == "auto" ? choose_gemm_tile(g.gemm_m, g.gemm_n, p.groups) : parse_tile(tile);
   if (splits <= 0) splits = conv2d_wgrad_splits(p);
-  double* dwp = static_cast<double*>(writable_data(dw, "dw"));
-  const int64_t per_group = int64_t(g.gemm_m) * g.gemm_n, total = p.groups * per_group;
-  std::vector<double> partial(size_t(splits > 1 ? splits * total : 0), std::numeric_limits<double>::quiet_NaN());
-  emulate_gemm(g, dy.data(), x.data(), p.groups, splits, t, [&](int32_t group, int32_t split, int32_t m, int32_t n,
-                                                                double v) {
-    if (m >= g.gemm_m || n >= g.gemm_n) return;
-    if (splits > 1) {
-      partial[size_t(((split * p.groups + group) * g.gemm_m + m) * int64_t(g.gemm_n) + n)] = v;
-      return;
-    }
-    int64_t off;
-    if (g.c_offset(m, n, off)) dwp[group * g.c_group + off] = v;
-  });
-  if (splits <= 1) return;
-  for (int64_t i = 0; i < total; ++i) {  // the reduction kernel, one element per thread
-    double sum = 0.0;
-    for (int32_t s = 0; s < splits; ++s) sum += partial[size_t(s * total + i)];
-    const int64_t group = i / per_group, mn = i % per_group;
-    int64_t off;
-    if (g.c_offset(int32_t(mn / g.gemm_n), int32_t(mn % g.gemm_n), off)) dwp[group * g.c_group + off] = sum;
-  }
+  const std::optional<int> t = tile_arg(tile);
+  std::vector<double> partial(size_t(splits) * p.K * p.R * p.S * p.C_per_group(),
+                              std::numeric_limits<double>::quiet_NaN());
+  emulation::conv2d_wgrad_implicit_gemm<double>(p, dy.data(), x.data(), static_cast<double*>(writable_data(dw, "dw")),
+                                                partial.data(), splits, t ? &*t : nullptr);
+}
+
+void emulate_bgrad(const F64Array& dy, F64Array db) {
+  Conv2dParams p;
+  element_strides<4>(dy, "dy", p.y_strides);
+  p.N = dy.shape(0), p.K = dy.shape(1), p.P = dy.shape(2), p.Q = dy.shape(3);
+  if (db.ndim() != 1 || db.shape(0) != p.K) throw py::value_error("db must have shape (K,)");
+  p.b_stride = db.strides(0) / int64_t(sizeof(double));
+  emulation::conv2d_bgrad<double>(p, dy.data(), static_cast<double*>(writable_data(db, "db")));
 }
 
 py::dict plan(const py::array& x, const py::array& w, const py::array& y, Pair stride, Pair pad, Pair dilation,
@@ -258,6 +185,7 @@ void register_conv_index(py::module_& parent) {
         py::arg("pad"), py::arg("dilation"), py::arg("groups"), py::arg("tile") = "auto");
   m.def("emulate_dgrad", &emulate_dgrad, py::arg("dy"), py::arg("w"), py::arg("dx"), py::arg("stride"),
         py::arg("pad"), py::arg("dilation"), py::arg("groups"), py::arg("tile") = "auto");
+  m.def("emulate_bgrad", &emulate_bgrad, py::arg("dy"), py::arg("db"));
   m.def("emulate_wgrad", &emulate_wgrad, py::arg("dy"), py::arg("x"), py::arg("dw"), py::arg("stride"),
         py::arg("pad"), py::arg("dilation"), py::arg("groups"), py::arg("tile") = "auto", py::arg("splits") = 0);
 }
