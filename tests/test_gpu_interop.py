@@ -106,7 +106,9 @@ class Emulator:
 
 
 KERNELS = ("cuda_max_pool2d_fprop", "cuda_max_pool2d_dgrad", "cuda_avg_pool2d_fprop", "cuda_avg_pool2d_dgrad",
-           "cuda_conv2d_fprop_depthwise", "cuda_conv2d_dgrad_depthwise", "cuda_conv2d_wgrad_depthwise")
+           "cuda_conv2d_fprop_depthwise", "cuda_conv2d_dgrad_depthwise", "cuda_conv2d_wgrad_depthwise",
+           "cuda_conv2d_fprop_implicit_gemm", "cuda_conv2d_dgrad_implicit_gemm", "cuda_conv2d_wgrad_implicit_gemm",
+           "cuda_conv2d_bgrad")
 
 
 @pytest.fixture
@@ -124,6 +126,8 @@ def host_gpu(monkeypatch):
     for name in KERNELS:
         monkeypatch.setattr(_C, name, emu.binding(name), raising=False)
     monkeypatch.setattr(_C, "cuda_conv2d_wgrad_depthwise_workspace", emu.workspace, raising=False)
+    monkeypatch.setattr(_C, "cuda_conv2d_wgrad_implicit_gemm_workspace",
+                        _C._emulate_cuda_conv2d_wgrad_implicit_gemm_workspace, raising=False)
     monkeypatch.setattr(_C, "cuda_stream_wait", emu.stream_wait, raising=False)
     yield lib, emu
 
@@ -267,6 +271,71 @@ def test_unbatched_depthwise(host_gpu):
     assert gb is None
 
 
+# --------------------------------------------------------------------------- implicit-GEMM conv2d
+
+# N, C, H, W, K, R, S, stride, padding, dilation, groups
+IMPLICIT_GEMM_CASES = [
+    (2, 3, 9, 8, 5, 3, 3, (2, 1), (1, 2), (1, 2), 1),
+    (2, 6, 10, 9, 9, 3, 3, 2, 1, 1, 3),
+    (1, 8, 8, 7, 12, 4, 4, 1, "same", 1, 4),
+    (2, 12, 16, 16, 10, 3, 3, 1, 1, 1, 1),  # wgrad splits its reduction: workspace from the library
+]
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("case", IMPLICIT_GEMM_CASES, ids=[str(i) for i in range(len(IMPLICIT_GEMM_CASES))])
+def test_implicit_gemm_conv2d_through_gpu_layer(host_gpu, case, layout):
+    lib, emu = host_gpu
+    N, C, H, W, K, R_, S, stride, padding, dilation, groups = case
+    x = rng_array((N, C, H, W))
+    w = rng_array((K, C // groups, R_, S), 1)
+    b = rng_array((K,), 2)
+    args = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    xs, ws = (nhwc(x), nhwc(w)) if layout == "NHWC" else (x, w)
+    y = fc.conv2d(HostCudaArray(xs), HostCudaArray(ws), HostCudaArray(b), layout=layout, **args)
+    assert emu.calls[-1][0] == "cuda_conv2d_fprop_implicit_gemm"
+    expect = fc.conv2d(xs, ws, b, layout=layout, **args)
+    assert_close(y.a, expect, (C // groups) * R_ * S)
+
+    dy = rng_array(expect.shape, 3)
+    lib.allocations.clear()
+    gx, gw, gb = fc.conv2d_backward(HostCudaArray(dy), HostCudaArray(xs), HostCudaArray(ws), HostCudaArray(b),
+                                    layout=layout, **args)
+    assert [c[0] for c in emu.calls[-3:]] == ["cuda_conv2d_dgrad_implicit_gemm", "cuda_conv2d_wgrad_implicit_gemm",
+                                              "cuda_conv2d_bgrad"]
+    ex, ew, eb = fc.conv2d_backward(dy, xs, ws, b, layout=layout, **args)
+    npq = dy.size // K
+    assert_close(gx.a, ex, (K // groups) * R_ * S)
+    assert_close(gw.a, ew, npq)
+    assert_close(gb.a, eb, npq)
+    floats = _C._emulate_cuda_conv2d_wgrad_implicit_gemm_workspace(
+        *[_gpu_arrays_arg(a, layout) for a in (dy, xs, ws)], fc_pair(stride), _pad_lo(padding, R_, S, dilation),
+        fc_pair(dilation), groups)
+    assert ((max(floats, 1),), np.float32) in [(tuple(s_), np.dtype(d)) for s_, d in lib.allocations]
+    if case is IMPLICIT_GEMM_CASES[-1]:
+        assert floats > 0
+
+    gx, gw, gb = fc.conv2d_backward(HostCudaArray(dy), HostCudaArray(xs), HostCudaArray(ws), HostCudaArray(b),
+                                    layout=layout, needs_input_grad=(False, True, False), **args)
+    assert gx is None and gb is None
+    assert_close(gw.a, ew, npq)
+
+
+def fc_pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _pad_lo(padding, R_, S, dilation):
+    top, _, left, _ = R.conv2d_padding(padding, R_, S, 1, dilation)
+    return (top, left)
+
+
+def _gpu_arrays_arg(a, layout):
+    """(pointer, logical NCHW shape, element strides) of a host array, as the bindings take them."""
+    v = a if layout == "NCHW" else a.transpose(0, 3, 1, 2)
+    return (v.ctypes.data, tuple(v.shape), tuple(st // v.itemsize for st in v.strides))
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -296,11 +365,21 @@ def test_two_gpus_is_a_value_error(host_gpu):
         fc.conv2d(HostCudaArray(x), HostCudaArray(w, device=1), groups=2)
 
 
-def test_non_depthwise_conv_has_a_clear_error(host_gpu):
+def test_gpu_algorithm_choice(host_gpu):
+    _, emu = host_gpu
     x = rng_array((1, 4, 5, 5))
     w = rng_array((2, 4, 3, 3))
-    with pytest.raises(ValueError, match="depthwise"):
-        fc.conv2d(HostCudaArray(x), HostCudaArray(w))
+    with pytest.raises(ValueError, match="'direct' runs depthwise convolutions only"):
+        fc.conv2d(HostCudaArray(x), HostCudaArray(w), algorithm="direct")
+    with pytest.raises(ValueError, match="'winograd' has no CUDA kernel"):
+        fc.conv2d(HostCudaArray(x), HostCudaArray(w), algorithm="winograd")
+    wd = rng_array((4, 1, 3, 3))
+    for algorithm, kernel in [("auto", "cuda_conv2d_fprop_depthwise"), ("direct", "cuda_conv2d_fprop_depthwise"),
+                              ("implicit_gemm", "cuda_conv2d_fprop_implicit_gemm")]:
+        fc.conv2d(HostCudaArray(x), HostCudaArray(wd), groups=4, algorithm=algorithm)
+        assert emu.calls[-1][0] == kernel
+    fc.conv2d(HostCudaArray(x), HostCudaArray(w))
+    assert emu.calls[-1][0] == "cuda_conv2d_fprop_implicit_gemm"
 
 
 def test_argument_errors_match_the_cpu_path(host_gpu):

@@ -14,6 +14,7 @@
 
 #include "bindings/cuda_launch.h"
 #include "fastconv/cuda_conv.h"
+#include "fastconv/cuda_conv_implicit_gemm.h"
 
 namespace py = pybind11;
 
@@ -54,9 +55,59 @@ void wgrad_depthwise(const DevArray4& dy, const DevArray4& x, const DevArray4& w
   cuda::conv2d_wgrad_depthwise(c.p, c.dy, c.x, c.dw, c.db, c.workspace, as_stream(stream));
 }
 
+void fprop_implicit_gemm(const DevArray4& x, const DevArray4& w, const std::optional<DevArray1>& b,
+                         const DevArray4& y, Pair stride, Pair padding, Pair dilation, int64_t groups, int device,
+                         uintptr_t stream) {
+  const ImplicitGemmFprop c = implicit_gemm_fprop_call(x, w, b, y, stride, padding, dilation, groups);
+  py::gil_scoped_release release;
+  DeviceGuard guard(device);
+  cuda::conv2d_fprop_implicit_gemm(c.p, c.x, c.w, c.b, c.y, nullptr, as_stream(stream));
+}
+
+void dgrad_implicit_gemm(const DevArray4& dy, const DevArray4& w, const DevArray4& dx, Pair stride, Pair padding,
+                         Pair dilation, int64_t groups, int device, uintptr_t stream) {
+  const ImplicitGemmDgrad c = implicit_gemm_dgrad_call(dy, w, dx, stride, padding, dilation, groups);
+  py::gil_scoped_release release;
+  DeviceGuard guard(device);
+  cuda::conv2d_dgrad_implicit_gemm(c.p, c.dy, c.w, c.dx, nullptr, as_stream(stream));
+}
+
+int64_t wgrad_implicit_gemm_workspace(const DevArray4& dy, const DevArray4& x, const DevArray4& dw, Pair stride,
+                                      Pair padding, Pair dilation, int64_t groups) {
+  return implicit_gemm_wgrad_workspace_floats(
+      implicit_gemm_params("conv2d_backward", x, dw, dy, stride, padding, dilation, groups));
+}
+
+void wgrad_implicit_gemm(const DevArray4& dy, const DevArray4& x, const DevArray4& dw, const DevArray1& workspace,
+                         Pair stride, Pair padding, Pair dilation, int64_t groups, int device, uintptr_t stream) {
+  const ImplicitGemmWgrad c = implicit_gemm_wgrad_call(dy, x, dw, workspace, stride, padding, dilation, groups);
+  py::gil_scoped_release release;
+  DeviceGuard guard(device);
+  cuda::conv2d_wgrad_implicit_gemm(c.p, c.dy, c.x, c.dw, c.workspace, as_stream(stream));
+}
+
+void bgrad(const DevArray4& dy, const DevArray1& db, int device, uintptr_t stream) {
+  const Bgrad c = bgrad_call(dy, db);
+  py::gil_scoped_release release;
+  DeviceGuard guard(device);
+  cuda::conv2d_bgrad(c.p, c.dy, c.db, nullptr, as_stream(stream));
+}
+
 }  // namespace
 
 void register_cuda_conv2d(py::module_& m) {
+  m.def("cuda_conv2d_fprop_implicit_gemm", &fprop_implicit_gemm, py::arg("x"), py::arg("w"), py::arg("b").none(true),
+        py::arg("y"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+        py::arg("device"), py::arg("stream"));
+  m.def("cuda_conv2d_dgrad_implicit_gemm", &dgrad_implicit_gemm, py::arg("dy"), py::arg("w"), py::arg("dx"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("device"),
+        py::arg("stream"));
+  m.def("cuda_conv2d_wgrad_implicit_gemm_workspace", &wgrad_implicit_gemm_workspace, py::arg("dy"), py::arg("x"),
+        py::arg("dw"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"));
+  m.def("cuda_conv2d_wgrad_implicit_gemm", &wgrad_implicit_gemm, py::arg("dy"), py::arg("x"), py::arg("dw"),
+        py::arg("workspace"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+        py::arg("device"), py::arg("stream"));
+  m.def("cuda_conv2d_bgrad", &bgrad, py::arg("dy"), py::arg("db"), py::arg("device"), py::arg("stream"));
   m.def("cuda_conv2d_fprop_depthwise", &fprop_depthwise, py::arg("x"), py::arg("w"), py::arg("b").none(true),
         py::arg("y"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
         py::arg("device"), py::arg("stream"));

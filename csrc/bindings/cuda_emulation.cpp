@@ -3,6 +3,7 @@
 // (device_calls.h), and the same per-element code (fastconv/*_gpu_elements.h), run over every
 // element index in the kernels' walk order on host memory. The depthwise wgrad's first pass is
 // replayed block by block: each thread lane's pixel sums, then the block's fixed reduction tree.
+// The implicit-GEMM kernels' emulation is implicit_gemm_emulation.h's (their bits, in float).
 // What is not emulated: launch geometry, the grid-stride loops, shared memory and synchronisation.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "bindings/device_calls.h"
+#include "bindings/implicit_gemm_emulation.h"
 #include "fastconv/conv2d_depthwise_gpu_elements.h"
 #include "fastconv/pool2d_gpu_elements.h"
 
@@ -121,9 +123,43 @@ size_t wgrad_depthwise_workspace(const DevArray4& dy, const DevArray4& x, const 
       depthwise_params("conv2d_backward", x, dw, dy, stride, padding, dilation, groups)));
 }
 
+void fprop_implicit_gemm(const DevArray4& x, const DevArray4& w, const std::optional<DevArray1>& b,
+                         const DevArray4& y, Pair stride, Pair padding, Pair dilation, int64_t groups) {
+  const ImplicitGemmFprop c = implicit_gemm_fprop_call(x, w, b, y, stride, padding, dilation, groups);
+  emulation::conv2d_fprop_implicit_gemm<float>(c.p, c.x, c.w, c.b, c.y);
+}
+
+void dgrad_implicit_gemm(const DevArray4& dy, const DevArray4& w, const DevArray4& dx, Pair stride, Pair padding,
+                         Pair dilation, int64_t groups) {
+  const ImplicitGemmDgrad c = implicit_gemm_dgrad_call(dy, w, dx, stride, padding, dilation, groups);
+  emulation::conv2d_dgrad_implicit_gemm<float>(c.p, c.dy, c.w, c.dx);
+}
+
+int64_t wgrad_implicit_gemm_workspace(const DevArray4& dy, const DevArray4& x, const DevArray4& dw, Pair stride,
+                                      Pair padding, Pair dilation, int64_t groups) {
+  return implicit_gemm_wgrad_workspace_floats(
+      implicit_gemm_params("conv2d_backward", x, dw, dy, stride, padding, dilation, groups));
+}
+
+void wgrad_implicit_gemm(const DevArray4& dy, const DevArray4& x, const DevArray4& dw, const DevArray1& workspace,
+                         Pair stride, Pair padding, Pair dilation, int64_t groups) {
+  const ImplicitGemmWgrad c = implicit_gemm_wgrad_call(dy, x, dw, workspace, stride, padding, dilation, groups);
+  emulation::conv2d_wgrad_implicit_gemm<float>(c.p, c.dy, c.x, c.dw, c.workspace);
+}
+
+void bgrad(const DevArray4& dy, const DevArray1& db) {
+  const Bgrad c = bgrad_call(dy, db);
+  emulation::conv2d_bgrad<float>(c.p, c.dy, c.db);
+}
+
 }  // namespace
 
 void register_cuda_emulation(py::module_& m) {
+  m.def("_emulate_cuda_conv2d_fprop_implicit_gemm", &fprop_implicit_gemm);
+  m.def("_emulate_cuda_conv2d_dgrad_implicit_gemm", &dgrad_implicit_gemm);
+  m.def("_emulate_cuda_conv2d_wgrad_implicit_gemm_workspace", &wgrad_implicit_gemm_workspace);
+  m.def("_emulate_cuda_conv2d_wgrad_implicit_gemm", &wgrad_implicit_gemm);
+  m.def("_emulate_cuda_conv2d_bgrad", &bgrad);
   m.def("_emulate_cuda_max_pool2d_fprop", &max_fprop);
   m.def("_emulate_cuda_max_pool2d_dgrad", &max_dgrad);
   m.def("_emulate_cuda_avg_pool2d_fprop", &avg_fprop);

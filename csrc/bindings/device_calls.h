@@ -17,6 +17,7 @@
 
 #include "fastconv/conv.h"
 #include "fastconv/conv2d_depthwise_gpu_elements.h"
+#include "fastconv/conv_index.h"
 #include "fastconv/pool.h"
 
 namespace fastconv {
@@ -148,8 +149,8 @@ inline AvgPoolDgrad avg_pool_dgrad_call(const DevArray4& dy, const DevArray4& dx
 // ---------------------------------------------------------------- depthwise conv2d
 
 // x shaped like the input (x or dx), w like the weight (w or dw), y like the output (y or dy).
-inline Conv2dParams depthwise_params(const char* op, const DevArray4& x, const DevArray4& w, const DevArray4& y,
-                                     Pair stride, Pair padding, Pair dilation, int64_t groups) {
+inline Conv2dParams conv_params(const char* op, const DevArray4& x, const DevArray4& w, const DevArray4& y,
+                                Pair stride, Pair padding, Pair dilation, int64_t groups) {
   Conv2dParams p;
   const auto& xs = std::get<1>(x);
   const auto& ws = std::get<1>(w);
@@ -168,6 +169,12 @@ inline Conv2dParams depthwise_params(const char* op, const DevArray4& x, const D
   copy_strides(w, p.w_strides);
   copy_strides(y, p.y_strides);
   check_conv2d_params(p);
+  return p;
+}
+
+inline Conv2dParams depthwise_params(const char* op, const DevArray4& x, const DevArray4& w, const DevArray4& y,
+                                     Pair stride, Pair padding, Pair dilation, int64_t groups) {
+  Conv2dParams p = conv_params(op, x, w, y, stride, padding, dilation, groups);
   if (!(p.groups == p.C && p.C > 0 && p.K % p.C == 0))
     throw py::value_error(std::string(op) + ": the CUDA backend runs depthwise convolutions (groups == C, K a "
                           "multiple of C) in this version, got C=" + std::to_string(p.C) + ", K=" +
@@ -238,6 +245,93 @@ inline DepthwiseWgrad depthwise_wgrad_call(const DevArray4& dy, const DevArray4&
   if (std::get<2>(workspace) != 1 || c.workspace_floats < gpu_elements::wgrad_depthwise_workspace_floats(c.p))
     throw py::value_error("conv2d_backward: workspace must be contiguous with at least " +
                           std::to_string(gpu_elements::wgrad_depthwise_workspace_floats(c.p)) + " floats");
+  return c;
+}
+
+// ---------------------------------------------------------------- implicit-GEMM conv2d
+
+inline Conv2dParams implicit_gemm_params(const char* op, const DevArray4& x, const DevArray4& w, const DevArray4& y,
+                                         Pair stride, Pair padding, Pair dilation, int64_t groups) {
+  Conv2dParams p = conv_params(op, x, w, y, stride, padding, dilation, groups);
+  if (!conv_index::conv2d_implicit_gemm_fits(p))
+    throw py::value_error(std::string(op) + ": too large for the GPU implicit-GEMM kernels (N*P*Q, N*H*W and "
+                          "R*S*C/groups must stay below 2^31); split the batch");
+  return p;
+}
+
+struct ImplicitGemmFprop {
+  Conv2dParams p;
+  const float* x;
+  const float* w;
+  const float* b;  // may be null
+  float* y;
+};
+
+inline ImplicitGemmFprop implicit_gemm_fprop_call(const DevArray4& x, const DevArray4& w,
+                                                  const std::optional<DevArray1>& b, const DevArray4& y, Pair stride,
+                                                  Pair padding, Pair dilation, int64_t groups) {
+  ImplicitGemmFprop c{implicit_gemm_params("conv2d", x, w, y, stride, padding, dilation, groups),
+                      dev_ptr<const float>(x), dev_ptr<const float>(w), nullptr, dev_ptr<float>(y)};
+  c.b = bias_ptr(b, c.p);
+  return c;
+}
+
+struct ImplicitGemmDgrad {
+  Conv2dParams p;  // x_strides describe dx
+  const float* dy;
+  const float* w;
+  float* dx;
+};
+
+inline ImplicitGemmDgrad implicit_gemm_dgrad_call(const DevArray4& dy, const DevArray4& w, const DevArray4& dx,
+                                                  Pair stride, Pair padding, Pair dilation, int64_t groups) {
+  return ImplicitGemmDgrad{implicit_gemm_params("conv2d_backward", dx, w, dy, stride, padding, dilation, groups),
+                           dev_ptr<const float>(dy), dev_ptr<const float>(w), dev_ptr<float>(dx)};
+}
+
+// Floats of workspace the wgrad needs: its split-K partial sums (0 when it does not split).
+inline int64_t implicit_gemm_wgrad_workspace_floats(const Conv2dParams& p) {
+  return conv_index::conv2d_wgrad_workspace_bytes(p) / int64_t(sizeof(float));
+}
+
+struct ImplicitGemmWgrad {
+  Conv2dParams p;  // w_strides describe dw
+  const float* dy;
+  const float* x;
+  float* dw;
+  float* workspace;  // null when none is needed
+};
+
+inline ImplicitGemmWgrad implicit_gemm_wgrad_call(const DevArray4& dy, const DevArray4& x, const DevArray4& dw,
+                                                  const DevArray1& workspace, Pair stride, Pair padding,
+                                                  Pair dilation, int64_t groups) {
+  ImplicitGemmWgrad c{implicit_gemm_params("conv2d_backward", x, dw, dy, stride, padding, dilation, groups),
+                      dev_ptr<const float>(dy), dev_ptr<const float>(x), dev_ptr<float>(dw), nullptr};
+  const int64_t need = implicit_gemm_wgrad_workspace_floats(c.p);
+  if (need > 0) {
+    if (std::get<2>(workspace) != 1 || std::get<1>(workspace) < need)
+      throw py::value_error("conv2d_backward: workspace must be contiguous with at least " + std::to_string(need) +
+                            " floats");
+    c.workspace = reinterpret_cast<float*>(std::get<0>(workspace));
+  }
+  return c;
+}
+
+struct Bgrad {
+  Conv2dParams p;  // N, K, P, Q, y_strides (dy), b_stride (db)
+  const float* dy;
+  float* db;
+};
+
+inline Bgrad bgrad_call(const DevArray4& dy, const DevArray1& db) {
+  Bgrad c{Conv2dParams{}, dev_ptr<const float>(dy), reinterpret_cast<float*>(std::get<0>(db))};
+  const auto& s = std::get<1>(dy);
+  c.p.N = s[0], c.p.K = s[1], c.p.P = s[2], c.p.Q = s[3];
+  copy_strides(dy, c.p.y_strides);
+  if (std::get<1>(db) != c.p.K) throw py::value_error("conv2d_backward: grad_bias must have shape (out_channels,)");
+  if (c.p.N * c.p.P * c.p.Q >= (int64_t(1) << 31))
+    throw py::value_error("conv2d_backward: N*P*Q must stay below 2^31 for the GPU bias gradient");
+  c.p.b_stride = std::get<2>(db);
   return c;
 }
 

@@ -4,7 +4,10 @@ Reached from the ops in _conv2d.py when ``_gpu_arrays.on_gpu`` says so. The argu
 CPU path's (``check_conv2d`` with a GPU intake); ``gpu_algorithm`` picks the CUDA kernel family for a
 checked problem, and each pass calls that family's binding. Results are new arrays of the input's
 library on its device, computed on that library's current stream; ``out=`` is not supported.
-Workspace (the depthwise wgrad's partial sums) comes from the same library's allocator.
+Workspace (the wgrads' partial sums) comes from the same library's allocator.
+
+Kernel families: "depthwise" (direct kernels for groups == in_channels) and "implicit_gemm" (fp32
+SIMT implicit GEMM for every other problem; it takes depthwise ones too when forced).
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import numpy as np
 
 from . import _C, _conv2d, _gpu_arrays
 
-# What ``algorithm=`` may name on the GPU, and which kernel family "auto" and "direct" mean.
-GPU_ALGORITHMS = ("auto", "direct")
+# What ``algorithm=`` may name on the GPU.
+GPU_ALGORITHMS = ("auto", "direct", "implicit_gemm")
 
 
 def _is_depthwise(prob: _conv2d.Conv2dProblem) -> bool:
@@ -26,16 +29,22 @@ def _is_depthwise(prob: _conv2d.Conv2dProblem) -> bool:
 
 
 def gpu_algorithm(prob: _conv2d.Conv2dProblem) -> str:
-    """The CUDA kernel family for a checked problem; ValueError when none applies yet."""
+    """The CUDA kernel family for a checked problem: "auto" takes the depthwise kernels where groups ==
+    in_channels (a per-channel stencil, which a GEMM would run with one-channel reductions) and the
+    implicit GEMM elsewhere; "direct" and "implicit_gemm" force one. ValueError when it does not apply."""
     if prob.algorithm not in GPU_ALGORITHMS:
         raise ValueError(f"{prob.op}: algorithm={prob.algorithm!r} has no CUDA kernel; use one of "
                          f"{GPU_ALGORITHMS} with GPU arrays")
+    if prob.algorithm == "implicit_gemm":
+        return "implicit_gemm"
     if _is_depthwise(prob):
         return "depthwise"
-    n, c, h, w = prob.x.shape
-    raise ValueError(f"{prob.op}: the CUDA backend runs depthwise convolutions (groups == in_channels, "
-                     f"out_channels a multiple of it) in this version, got in_channels={c}, "
-                     f"out_channels={prob.w.shape[0]}, groups={prob.groups}; use NumPy arrays for this shape")
+    if prob.algorithm == "direct":
+        n, c, h, w = prob.x.shape
+        raise ValueError(f"{prob.op}: algorithm='direct' runs depthwise convolutions only on the GPU (groups == "
+                         f"in_channels, out_channels a multiple of it), got in_channels={c}, "
+                         f"out_channels={prob.w.shape[0]}, groups={prob.groups}; use 'auto' or 'implicit_gemm'")
+    return "implicit_gemm"
 
 
 def _check(op, input, weight, bias, stride, padding, dilation, groups, layout, algorithm):
@@ -63,6 +72,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
             if family == "depthwise":
                 _C.cuda_conv2d_fprop_depthwise(prob.x.arg(), prob.w.arg(), b, yl.arg(), *_geometry(prob),
                                                call.device, call.stream())
+            else:
+                _C.cuda_conv2d_fprop_implicit_gemm(prob.x.arg(), prob.w.arg(), b, yl.arg(), *_geometry(prob),
+                                                   call.device, call.stream())
     return y
 
 
@@ -88,6 +100,9 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
             dx, dxl = call.allocate(prob.x.shape, prob.layout, prob.unbatched)
             if dxl.size and family == "depthwise":
                 _C.cuda_conv2d_dgrad_depthwise(dyl.arg(), prob.w.arg(), dxl.arg(), *geometry, call.device, stream)
+            elif dxl.size:
+                _C.cuda_conv2d_dgrad_implicit_gemm(dyl.arg(), prob.w.arg(), dxl.arg(), *geometry, call.device,
+                                                   stream)
         dwl = dbl = None
         if need_w:
             dw, dwl = call.allocate(prob.w.shape, prob.layout, False)
@@ -101,4 +116,13 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
                 _C.cuda_conv2d_wgrad_depthwise(dyl.arg(), prob.x.arg(), w_like.arg(), dwl is not None,
                                                dbl.arg1() if dbl is not None else None, ws.arg1(), *geometry,
                                                call.device, stream)
+            else:
+                if dwl is not None and dwl.size:
+                    floats = _C.cuda_conv2d_wgrad_implicit_gemm_workspace(dyl.arg(), prob.x.arg(), dwl.arg(),
+                                                                          *geometry)
+                    _, ws = call.empty((max(int(floats), 1),), np.float32)
+                    _C.cuda_conv2d_wgrad_implicit_gemm(dyl.arg(), prob.x.arg(), dwl.arg(), ws.arg1(), *geometry,
+                                                       call.device, stream)
+                if dbl is not None and dbl.size:
+                    _C.cuda_conv2d_bgrad(dyl.arg(), dbl.arg1(), call.device, stream)
     return dx, dw, db

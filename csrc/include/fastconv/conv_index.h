@@ -16,14 +16,7 @@
 #include <cstdint>
 
 #include "fastconv/conv.h"
-
-#ifndef FASTCONV_HOST_DEVICE
-#if defined(__CUDACC__)
-#define FASTCONV_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define FASTCONV_HOST_DEVICE inline
-#endif
-#endif
+#include "fastconv/host_device.h"
 
 namespace fastconv {
 namespace conv_index {
