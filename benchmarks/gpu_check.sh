@@ -12,8 +12,8 @@
 #
 # Variables: PYTHON (default python3), GPU_CHECK_TARGET (install with pip --target into this folder
 # instead of the environment, e.g. to try the script on a shared machine), GPU_CHECK_JOBS (build
-# parallelism, default all cores), T_BUILD, T_INFO, T_HOST_TESTS, T_GPU_TESTS, T_SANITIZER, T_BENCH
-# (each step's limit in seconds).
+# parallelism, default all cores), T_BUILD, T_INFO, T_HOST_TESTS, T_GPU_TESTS, T_SANITIZER, T_BENCH,
+# T_CONV_BENCH (each step's limit in seconds).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_check_out}
@@ -25,7 +25,7 @@ summary=()
 failed=0
 
 T_BUILD=${T_BUILD:-330}; T_INFO=${T_INFO:-60}; T_HOST_TESTS=${T_HOST_TESTS:-120}; T_GPU_TESTS=${T_GPU_TESTS:-180}
-T_SANITIZER=${T_SANITIZER:-90}; T_BENCH=${T_BENCH:-150}
+T_SANITIZER=${T_SANITIZER:-90}; T_BENCH=${T_BENCH:-150}; T_CONV_BENCH=${T_CONV_BENCH:-180}
 
 elapsed() { echo $(( $(date +%s) - start )); }
 note() { echo "[gpu_check $(elapsed)s] $*"; }
@@ -51,6 +51,10 @@ finish() {
     echo "==================== gpu_check summary ($(elapsed)s, logs in $OUT) ===================="
     echo "device: ${GPU_NAME:-none}"
     printf '%s\n' "${summary[@]}"
+    if [ -f "$OUT/gpu_conv_bench.md" ]; then
+      echo "-- conv2d: fastconv implicit GEMM vs cuDNN (fp32; TF32 labelled) --"
+      cat "$OUT/gpu_conv_bench.md"
+    fi
     if [ -f "$OUT/gpu_bench.log" ]; then
       echo "-- benchmark (fastconv vs PyTorch, fp32; torch/fc > 1: fastconv faster) --"
       grep -E "^(device|copy bandwidth)|^[a-z].*(NCHW|NHWC)|^case" "$OUT/gpu_bench.log" || true
@@ -86,7 +90,7 @@ fi
 run build_info "$T_INFO" bash -c "cd / && '$PYTHON' -c 'import fastconv, json; print(json.dumps(fastconv.build_info(), indent=1)); print(\"cuda_available:\", fastconv.cuda_available())'" || failed=1
 
 # -- 3. host-side tests: index arithmetic and the GPU layer on host memory (the latter skip on a GPU)
-run host_tests "$T_HOST_TESTS" "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_gpu_index.py tests/test_gpu_interop.py \
+run host_tests "$T_HOST_TESTS" "$PYTHON" -m pytest -q -p no:cacheprovider tests/test_gpu_index.py tests/test_conv_index.py tests/test_gpu_interop.py \
   || failed=1
 
 if [ -z "$GPU_NAME" ]; then
@@ -107,11 +111,14 @@ else
   for tool in memcheck racecheck; do
     run "sanitizer_$tool" "$T_SANITIZER" "$SANITIZER" --tool "$tool" --error-exitcode 9 \
       "$PYTHON" benchmarks/gpu_sanitize.py || failed=1
+    run "sanitizer_conv_$tool" "$T_SANITIZER" "$SANITIZER" --tool "$tool" --error-exitcode 9 \
+      "$PYTHON" benchmarks/gpu_conv_sanitize.py $([ "$tool" = racecheck ] && echo --quick) || failed=1
   done
 fi
 
 # -- 6. benchmarks against PyTorch/cuDNN, same process, interleaved
 run gpu_bench "$T_BENCH" "$PYTHON" benchmarks/gpu_bench.py --json "$OUT/gpu_bench.json" || failed=1
+run gpu_conv_bench "$T_CONV_BENCH" "$PYTHON" benchmarks/gpu_conv_bench.py --reps 10 --out "$OUT" || failed=1
 
 if [ "$failed" -ne 0 ]; then
   finish 1 "FAIL: a step failed (see its log in $OUT)"
