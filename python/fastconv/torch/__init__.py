@@ -1,11 +1,11 @@
 """fastconv as a PyTorch backend (imported on demand; needs torch).
 
-- ``torch.ops.fastconv.<op>`` and ``<op>_backward`` for each fastconv op with a backward
-  (conv2d, max_pool2d, avg_pool2d, ...), registered with ``torch.library``: autograd through
-  fastconv's backward ops, fake kernels for ``torch.compile``, channels-last tensors on fastconv's
-  NHWC path without copies.
-- :func:`conv2d`, :func:`max_pool2d`, :func:`avg_pool2d`: ``torch.nn.functional`` signatures on those ops.
-- :class:`Conv2d`, :class:`MaxPool2d`, :class:`AvgPool2d`: drop-in ``torch.nn`` modules.
+- ``torch.ops.fastconv.<op>`` and ``<op>_backward`` for each fastconv op with a backward (conv1d/2d/3d,
+  conv_transpose1d/2d/3d, max/avg/adaptive pools, ... as this build has them), registered with
+  ``torch.library``: autograd through fastconv's backward ops, fake kernels for ``torch.compile``,
+  channels-last tensors on fastconv's NHWC/NDHWC path without copies.
+- ``fastconv.torch.conv2d``, ``max_pool2d``, ...: ``torch.nn.functional``'s signatures on those ops.
+- ``fastconv.torch.Conv2d``, ``MaxPool2d``, ...: drop-in ``torch.nn`` modules.
 - :func:`convert`: swap them into an existing model in place.
 """
 
@@ -17,21 +17,12 @@ if __name__ != "fastconv.torch":
 import torch  # noqa: E402  (absolute import: the PyTorch package, never this one)
 
 from . import _ops  # noqa: F401,E402  (registers the ops)
-from .convert import ConvertReport, convert
-from .functional import avg_pool2d, conv2d, max_pool2d
-from .modules import AvgPool2d, Conv2d, MaxPool2d
+from . import functional, modules  # noqa: E402
+from .convert import ConvertReport, convert  # noqa: E402
+from .functional import *  # noqa: F401,F403,E402
+from .modules import *  # noqa: F401,F403,E402
 
-__all__ = [
-    "conv2d",
-    "max_pool2d",
-    "avg_pool2d",
-    "Conv2d",
-    "MaxPool2d",
-    "AvgPool2d",
-    "convert",
-    "ConvertReport",
-    "registered_ops",
-]
+__all__ = [*functional.__all__, *modules.__all__, "convert", "ConvertReport", "registered_ops"]
 
 
 def registered_ops():

@@ -7,10 +7,11 @@ op ``fastconv::f_backward(grad_output, *forward_args, *saved_outputs, needs_inpu
 calls ``fastconv.f_backward`` and returns the gradients that were asked for, in argument order
 (``Tensor[]`` because a custom op cannot return None).
 
-Memory format: a batched input in torch.channels_last runs fastconv's channels-last layout on
-permuted views of the same memory (4-D weights permuted to (K, R, S, C/groups) likewise), and every
-4-D result comes back channels_last; otherwise results are contiguous. The fake kernels follow the
-same rule, so compiled graphs see the strides the real kernels produce.
+Memory format: a batched input of a 2-D (3-D) op in torch.channels_last (channels_last_3d) runs
+fastconv's NHWC (NDHWC) layout on permuted views of the same memory (weights permuted to
+(K, R, S, C/groups) likewise), and every result of the input's rank comes back channels-last;
+otherwise results are contiguous. The fake kernels follow the same rule, so compiled graphs see the
+strides the real kernels produce.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class OpSpec:
         shapes (torch.nn.functional's twin), run on fake tensors for shape inference.
     call_kwargs: fixed keyword arguments for the fastconv forward (``return_indices=True``).
     saved_outputs: forward outputs passed to the backward by keyword, as {keyword: output index}.
-    channels_last: whether a channels-last input may take fastconv's channels-last layout.
+    spatial: the op's number of spatial dims when a batched channels-last input (2 or 3) may take
+        fastconv's channels-last layout, else 0.
     """
 
     name: str
@@ -53,7 +55,7 @@ class OpSpec:
     shape_like: Callable[..., Any]
     call_kwargs: Dict[str, Any] = field(default_factory=dict)
     saved_outputs: Dict[str, int] = field(default_factory=dict)
-    channels_last: bool = False
+    spatial: int = 0
 
     def __post_init__(self):
         args, self.returns = self.schema.rsplit("->", 1)
@@ -85,7 +87,7 @@ def _parse_args(text: str) -> List[Tuple[str, str]]:
 
 def takes_channels_last(spec: OpSpec, x: Optional[torch.Tensor]) -> bool:
     """True when ``x`` (the op's first tensor argument) is a batched channels-last tensor."""
-    if not spec.channels_last or x is None or x.dim() not in _CHANNELS_LAST_LAYOUT:
+    if x is None or x.dim() != spec.spatial + 2 or x.dim() not in _CHANNELS_LAST_LAYOUT:
         return False
     return x.is_contiguous(memory_format=_MEMORY_FORMAT[x.dim()]) and not x.is_contiguous()
 

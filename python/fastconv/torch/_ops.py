@@ -2,7 +2,7 @@
 
 Adding an op is one :class:`OpSpec`: its schema (fastconv's argument names and order, sizes as int
 lists), which tensor arguments its ``_backward`` differentiates, and its torch.nn.functional twin for
-shape inference.
+shape inference. Ops this fastconv build lacks are skipped.
 """
 
 from __future__ import annotations
@@ -13,34 +13,49 @@ import fastconv as fc
 
 from ._library import OpSpec, register
 
-SPECS = [
-    OpSpec(
-        "conv2d",
-        "(Tensor input, Tensor weight, Tensor? bias, int[2] stride, int[2] padding, int[2] dilation, "
-        "int groups) -> Tensor",
-        grads=("input", "weight", "bias"),
-        shape_like=F.conv2d,
-        channels_last=True,
-    ),
-    OpSpec(
-        "max_pool2d",
-        "(Tensor input, int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation, bool ceil_mode) "
-        "-> (Tensor, Tensor)",
-        grads=("input",),
-        shape_like=lambda x, k, s, p, d, c: F.max_pool2d(x, k, s, p, d, c, return_indices=True),
-        call_kwargs={"return_indices": True},
-        saved_outputs={"indices": 1},
-        channels_last=True,
-    ),
-    OpSpec(
-        "avg_pool2d",
-        "(Tensor input, int[2] kernel_size, int[2] stride, int[2] padding, bool ceil_mode, "
-        "bool count_include_pad, int? divisor_override) -> Tensor",
-        grads=("input",),
-        shape_like=F.avg_pool2d,
-        channels_last=True,
-    ),
-]
+
+def conv(d: int) -> OpSpec:
+    return OpSpec(f"conv{d}d", f"(Tensor input, Tensor weight, Tensor? bias, int[{d}] stride, int[{d}] padding, "
+                               f"int[{d}] dilation, int groups) -> Tensor",
+                  grads=("input", "weight", "bias"), shape_like=getattr(F, f"conv{d}d"), spatial=d)
+
+
+def conv_transpose(d: int) -> OpSpec:
+    return OpSpec(f"conv_transpose{d}d",
+                  f"(Tensor input, Tensor weight, Tensor? bias, int[{d}] stride, int[{d}] padding, "
+                  f"int[{d}] output_padding, int groups, int[{d}] dilation) -> Tensor",
+                  grads=("input", "weight", "bias"), shape_like=getattr(F, f"conv_transpose{d}d"), spatial=d)
+
+
+def max_pool(d: int) -> OpSpec:
+    torch_fn = getattr(F, f"max_pool{d}d")
+    return OpSpec(f"max_pool{d}d", f"(Tensor input, int[{d}] kernel_size, int[{d}] stride, int[{d}] padding, "
+                                   f"int[{d}] dilation, bool ceil_mode) -> (Tensor, Tensor)",
+                  grads=("input",), shape_like=lambda x, k, s, p, dil, c: torch_fn(x, k, s, p, dil, c, True),
+                  call_kwargs={"return_indices": True}, saved_outputs={"indices": 1}, spatial=d)
+
+
+def avg_pool(d: int) -> OpSpec:
+    divisor = "" if d == 1 else ", int? divisor_override"  # torch's avg_pool1d has none
+    return OpSpec(f"avg_pool{d}d", f"(Tensor input, int[{d}] kernel_size, int[{d}] stride, int[{d}] padding, "
+                                   f"bool ceil_mode, bool count_include_pad{divisor}) -> Tensor",
+                  grads=("input",), shape_like=getattr(F, f"avg_pool{d}d"), spatial=d)
+
+
+def adaptive_avg_pool(d: int) -> OpSpec:
+    return OpSpec(f"adaptive_avg_pool{d}d", f"(Tensor input, int[{d}] output_size) -> Tensor",
+                  grads=("input",), shape_like=getattr(F, f"adaptive_avg_pool{d}d"), spatial=d)
+
+
+def adaptive_max_pool(d: int) -> OpSpec:
+    torch_fn = getattr(F, f"adaptive_max_pool{d}d")
+    return OpSpec(f"adaptive_max_pool{d}d", f"(Tensor input, int[{d}] output_size) -> (Tensor, Tensor)",
+                  grads=("input",), shape_like=lambda x, size: torch_fn(x, size, True),
+                  call_kwargs={"return_indices": True}, saved_outputs={"indices": 1}, spatial=d)
+
+
+SPECS = [family(d) for family in (conv, conv_transpose, max_pool, avg_pool, adaptive_avg_pool, adaptive_max_pool)
+         for d in (1, 2, 3)]
 
 
 def register_all() -> None:

@@ -8,7 +8,7 @@ import torch
 
 import fastconv as fc
 
-from .modules import AvgPool2d, Conv2d, MaxPool2d
+from .modules import TWINS
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
 
@@ -27,9 +27,7 @@ def _parameters_reason(m: torch.nn.Module) -> Optional[str]:
 
 # torch.nn type -> (fastconv type, check returning a reason to skip or None).
 REPLACEMENTS: Dict[Type[torch.nn.Module], Tuple[Type[torch.nn.Module], Callable[[torch.nn.Module], Optional[str]]]] = {
-    torch.nn.Conv2d: (Conv2d, _parameters_reason),
-    torch.nn.MaxPool2d: (MaxPool2d, _parameters_reason),
-    torch.nn.AvgPool2d: (AvgPool2d, _parameters_reason),
+    base: (twin, _parameters_reason) for base, twin in TWINS.items()
 }
 
 
@@ -63,8 +61,9 @@ def _replacement(old: torch.nn.Module, cls: Type[torch.nn.Module]) -> torch.nn.M
 
 
 def convert(model: torch.nn.Module) -> ConvertReport:
-    """Replace ``torch.nn.Conv2d``, ``MaxPool2d`` and ``AvgPool2d`` modules inside ``model`` by their
-    ``fastconv.torch`` twins, recursively and in place.
+    """Replace the torch.nn modules fastconv has twins for (``Conv1d/2d/3d``, ``ConvTranspose1d/2d/3d``,
+    ``MaxPool``, ``AvgPool``, ``AdaptiveAvgPool`` and ``AdaptiveMaxPool`` 1d/2d/3d, as this build has
+    them) inside ``model`` by their ``fastconv.torch`` twins, recursively and in place.
 
     The new modules share the old ones' Parameter objects (an optimizer built before the call keeps
     updating the weights the model uses), buffers, hooks and training flag; a module shared by several

@@ -1,6 +1,10 @@
-"""torch.nn.functional-style calls into the registered ops: the same signatures, sizes normalised to
-the ops' int lists (``padding='same'`` with an odd total pads the extra row/column at the end, as
-torch does)."""
+"""torch.nn.functional-style calls into the registered ops: the same names, signatures and defaults,
+sizes normalised to the ops' int lists (``padding='same'`` with an odd total pads the extra at the
+end, as torch does; adaptive ``output_size`` entries of None keep the input's extent).
+
+Each function is differentiable (autograd through fastconv's backward ops) and traceable by
+torch.compile. Only the ops this fastconv build has are defined.
+"""
 
 from __future__ import annotations
 
@@ -9,66 +13,152 @@ from typing import List, Optional
 import torch
 import torch.nn.functional as F
 
-from . import _ops  # noqa: F401  (registers torch.ops.fastconv)
+from ._library import registered
 
-_ops_ns = torch.ops.fastconv
+_ops = torch.ops.fastconv
 
 
-def _pair(value, name: str, op: str) -> List[int]:
+def _tuple(value, d: int, name: str, op: str) -> List[int]:
     if isinstance(value, (list, tuple)):
         if len(value) == 1:
-            return [value[0], value[0]]
-        if len(value) != 2:
-            raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+            return [value[0]] * d
+        if len(value) != d:
+            raise ValueError(f"{op}: {name} must be an int or {d} ints, got {value!r}")
         return list(value)
-    return [value, value]
+    return [value] * d
 
 
-def _conv_padding(input: torch.Tensor, padding, kernel, stride, dilation):
-    """(input, [pad_h, pad_w]) with string paddings resolved; 'same' with an odd total pads the end."""
+def _conv_padding(input: torch.Tensor, padding, kernel, stride, dilation, op: str):
+    """(input, padding list) with string paddings resolved; 'same' with an odd total pads the end."""
+    d = len(kernel)
     if not isinstance(padding, str):
-        return input, _pair(padding, "padding", "conv2d")
+        return input, _tuple(padding, d, "padding", op)
     if padding == "valid":
-        return input, [0, 0]
+        return input, [0] * d
     if padding != "same":
-        raise ValueError(f"conv2d: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
-    if list(stride) != [1, 1]:
-        raise ValueError(f"conv2d: padding='same' is not supported for strided convolutions, got stride={stride}")
-    totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        raise ValueError(f"{op}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
+    if any(s != 1 for s in stride):
+        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions, got stride={stride}")
+    totals = [dil * (k - 1) for k, dil in zip(kernel, dilation)]
     if any(t % 2 for t in totals):
-        input = F.pad(input, (0, totals[1] % 2, 0, totals[0] % 2))
+        extra = []
+        for t in reversed(totals):  # F.pad lists the last dim first
+            extra += [0, t % 2]
+        input = F.pad(input, extra)
     return input, [t // 2 for t in totals]
-
-
-def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None, stride=1, padding=0,
-           dilation=1, groups: int = 1) -> torch.Tensor:
-    """``torch.nn.functional.conv2d`` computed by ``torch.ops.fastconv.conv2d`` (differentiable)."""
-    stride = _pair(stride, "stride", "conv2d")
-    dilation = _pair(dilation, "dilation", "conv2d")
-    input, pad = _conv_padding(input, padding, weight.shape[-2:], stride, dilation)
-    return _ops_ns.conv2d(input, weight, bias, stride, pad, dilation, groups)
 
 
 def _pool_stride(stride, kernel: List[int], op: str) -> List[int]:
     if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0):
         return kernel
-    return _pair(stride, "stride", op)
+    return _tuple(stride, len(kernel), "stride", op)
 
 
-def max_pool2d(input: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
-               return_indices: bool = False):
-    """``torch.nn.functional.max_pool2d`` computed by ``torch.ops.fastconv.max_pool2d`` (differentiable)."""
-    kernel = _pair(kernel_size, "kernel_size", "max_pool2d")
-    y, indices = _ops_ns.max_pool2d(input, kernel, _pool_stride(stride, kernel, "max_pool2d"),
-                                    _pair(padding, "padding", "max_pool2d"),
-                                    _pair(dilation, "dilation", "max_pool2d"), bool(ceil_mode))
-    return (y, indices) if return_indices else y
+def _make_conv(d: int):
+    op = f"conv{d}d"
+
+    def conv(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None, stride=1, padding=0,
+             dilation=1, groups: int = 1) -> torch.Tensor:
+        stride_ = _tuple(stride, d, "stride", op)
+        dilation_ = _tuple(dilation, d, "dilation", op)
+        input, pad = _conv_padding(input, padding, weight.shape[2:], stride_, dilation_, op)
+        return getattr(_ops, op)(input, weight, bias, stride_, pad, dilation_, groups)
+
+    return conv
 
 
-def avg_pool2d(input: torch.Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-               count_include_pad: bool = True, divisor_override: Optional[int] = None) -> torch.Tensor:
-    """``torch.nn.functional.avg_pool2d`` computed by ``torch.ops.fastconv.avg_pool2d`` (differentiable)."""
-    kernel = _pair(kernel_size, "kernel_size", "avg_pool2d")
-    return _ops_ns.avg_pool2d(input, kernel, _pool_stride(stride, kernel, "avg_pool2d"),
-                              _pair(padding, "padding", "avg_pool2d"), bool(ceil_mode), bool(count_include_pad),
-                              divisor_override)
+def _make_conv_transpose(d: int):
+    op = f"conv_transpose{d}d"
+
+    def conv_transpose(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None, stride=1,
+                       padding=0, output_padding=0, groups: int = 1, dilation=1) -> torch.Tensor:
+        return getattr(_ops, op)(input, weight, bias, _tuple(stride, d, "stride", op),
+                                 _tuple(padding, d, "padding", op), _tuple(output_padding, d, "output_padding", op),
+                                 groups, _tuple(dilation, d, "dilation", op))
+
+    return conv_transpose
+
+
+def _make_max_pool(d: int):
+    op = f"max_pool{d}d"
+
+    def max_pool(input: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+                 return_indices: bool = False):
+        kernel = _tuple(kernel_size, d, "kernel_size", op)
+        y, indices = getattr(_ops, op)(input, kernel, _pool_stride(stride, kernel, op),
+                                       _tuple(padding, d, "padding", op), _tuple(dilation, d, "dilation", op),
+                                       bool(ceil_mode))
+        return (y, indices) if return_indices else y
+
+    return max_pool
+
+
+def _make_avg_pool(d: int):
+    op = f"avg_pool{d}d"
+
+    def args(kernel_size, stride, padding, ceil_mode, count_include_pad):
+        kernel = _tuple(kernel_size, d, "kernel_size", op)
+        return (kernel, _pool_stride(stride, kernel, op), _tuple(padding, d, "padding", op), bool(ceil_mode),
+                bool(count_include_pad))
+
+    if d == 1:  # torch.nn.functional.avg_pool1d has no divisor_override
+        def avg_pool1d(input: torch.Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                       count_include_pad: bool = True) -> torch.Tensor:
+            return _ops.avg_pool1d(input, *args(kernel_size, stride, padding, ceil_mode, count_include_pad))
+
+        return avg_pool1d
+
+    def avg_pool(input: torch.Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: Optional[int] = None) -> torch.Tensor:
+        return getattr(_ops, op)(input, *args(kernel_size, stride, padding, ceil_mode, count_include_pad),
+                                 divisor_override)
+
+    return avg_pool
+
+
+def _output_size(input: torch.Tensor, output_size, d: int, op: str) -> List[int]:
+    sizes = _tuple(output_size, d, "output_size", op)
+    return [input.shape[input.dim() - d + i] if s is None else s for i, s in enumerate(sizes)]
+
+
+def _make_adaptive_avg_pool(d: int):
+    op = f"adaptive_avg_pool{d}d"
+
+    def adaptive_avg_pool(input: torch.Tensor, output_size) -> torch.Tensor:
+        return getattr(_ops, op)(input, _output_size(input, output_size, d, op))
+
+    return adaptive_avg_pool
+
+
+def _make_adaptive_max_pool(d: int):
+    op = f"adaptive_max_pool{d}d"
+
+    def adaptive_max_pool(input: torch.Tensor, output_size, return_indices: bool = False):
+        y, indices = getattr(_ops, op)(input, _output_size(input, output_size, d, op))
+        return (y, indices) if return_indices else y
+
+    return adaptive_max_pool
+
+
+_FAMILIES = {
+    "conv{}d": _make_conv,
+    "conv_transpose{}d": _make_conv_transpose,
+    "max_pool{}d": _make_max_pool,
+    "avg_pool{}d": _make_avg_pool,
+    "adaptive_avg_pool{}d": _make_adaptive_avg_pool,
+    "adaptive_max_pool{}d": _make_adaptive_max_pool,
+}
+
+__all__ = []
+for _pattern, _make in _FAMILIES.items():
+    for _d in (1, 2, 3):
+        _name = _pattern.format(_d)
+        if _name in registered():
+            _fn = _make(_d)
+            _fn.__name__ = _fn.__qualname__ = _name
+            _fn.__module__ = __name__
+            _fn.__doc__ = (f"``torch.nn.functional.{_name}`` computed by ``torch.ops.fastconv.{_name}`` "
+                           f"(differentiable; see fastconv.{_name} for shapes and semantics).")
+            globals()[_name] = _fn
+            __all__.append(_name)
+del _pattern, _make, _d, _name, _fn
