@@ -41,6 +41,7 @@ class OpSpec:
         ``"(Tensor input, Tensor weight, Tensor? bias, int[2] stride) -> Tensor"``; argument names
         and order are fastconv's, so the op is called as ``fastconv.<name>(*args)``.
     grads: the tensor arguments ``<name>_backward`` returns gradients for, in its order.
+    constants: those of ``grads`` it never differentiates (always None: cross_entropy's class weights).
     shape_like: a torch function taking the same arguments whose outputs have the op's output
         shapes (torch.nn.functional's twin), run on fake tensors for shape inference.
     call_kwargs: fixed keyword arguments for the fastconv forward (``return_indices=True``).
@@ -56,6 +57,7 @@ class OpSpec:
     call_kwargs: Dict[str, Any] = field(default_factory=dict)
     saved_outputs: Dict[str, int] = field(default_factory=dict)
     spatial: int = 0
+    constants: Tuple[str, ...] = ()
 
     def __post_init__(self):
         args, self.returns = self.schema.rsplit("->", 1)
@@ -166,6 +168,7 @@ def register(spec: OpSpec) -> None:
     first_tensor = spec.tensor_args[0]
     first_index = spec.arg_names.index(first_tensor)
     grad_index = [spec.arg_names.index(n) for n in spec.grads]
+    constant = [n in spec.constants for n in spec.grads]
     n_fwd = len(spec.args)
 
     def forward_impl(*args):
@@ -188,7 +191,7 @@ def register(spec: OpSpec) -> None:
         if len(needs) != len(spec.grads):
             raise ValueError(f"fastconv::{spec.name}_backward: needs_input_grad must have {len(spec.grads)} "
                              f"entries ({', '.join(spec.grads)}), got {list(needs)}")
-        return [k for k, i in enumerate(grad_index) if needs[k] and args[i] is not None]
+        return [k for k, i in enumerate(grad_index) if needs[k] and args[i] is not None and not constant[k]]
 
     def backward_impl(grad_output, *rest):
         args, saved, needs = rest[:n_fwd], rest[n_fwd:-1], rest[-1]
@@ -232,7 +235,7 @@ def register(spec: OpSpec) -> None:
         for i, (t, _) in enumerate(spec.args):
             if t.startswith("Tensor"):
                 args[i] = saved.pop(0)
-        needs = [bool(ctx.needs_input_grad[i]) for i in grad_index]
+        needs = [bool(ctx.needs_input_grad[i]) and not c for i, c in zip(grad_index, constant)]
         result: List[Optional[torch.Tensor]] = [None] * n_fwd
         if not any(needs):
             return tuple(result)

@@ -7,6 +7,7 @@ shape inference. Ops this fastconv build lacks are skipped.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 
 import fastconv as fc
@@ -54,8 +55,32 @@ def adaptive_max_pool(d: int) -> OpSpec:
                   call_kwargs={"return_indices": True}, saved_outputs={"indices": 1}, spatial=d)
 
 
+def unary(name: str, shape_like) -> OpSpec:
+    return OpSpec(name, "(Tensor input) -> Tensor", grads=("input",), shape_like=shape_like)
+
+
+def softmax(name: str) -> OpSpec:
+    # dim resolved and dtype applied by the wrappers: the op sees fastconv's (input, dim).
+    torch_fn = getattr(F, name)
+    return OpSpec(name, "(Tensor input, int dim) -> Tensor", grads=("input",),
+                  shape_like=lambda x, dim: torch_fn(x, dim))
+
+
 SPECS = [family(d) for family in (conv, conv_transpose, max_pool, avg_pool, adaptive_avg_pool, adaptive_max_pool)
-         for d in (1, 2, 3)]
+         for d in (1, 2, 3)] + [
+    OpSpec("linear", "(Tensor input, Tensor weight, Tensor? bias) -> Tensor", grads=("input", "weight", "bias"),
+           shape_like=F.linear),
+    unary("relu", F.relu),
+    unary("sigmoid", torch.sigmoid),
+    unary("tanh", torch.tanh),
+    softmax("softmax"),
+    softmax("log_softmax"),
+    OpSpec("cross_entropy", "(Tensor input, Tensor target, Tensor? weight, bool? size_average, int ignore_index, "
+                            "bool? reduce, str reduction, float label_smoothing) -> Tensor",
+           grads=("input", "target", "weight"), constants=("weight",), shape_like=F.cross_entropy),
+    OpSpec("mse_loss", "(Tensor input, Tensor target, bool? size_average, bool? reduce, str reduction) -> Tensor",
+           grads=("input", "target"), shape_like=F.mse_loss),
+]
 
 
 def register_all() -> None:

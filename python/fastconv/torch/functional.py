@@ -149,7 +149,65 @@ _FAMILIES = {
     "adaptive_max_pool{}d": _make_adaptive_max_pool,
 }
 
+def linear(input: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    return _ops.linear(input, weight, bias)
+
+
+def relu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    if inplace:
+        raise ValueError("relu: inplace=True is not supported by fastconv.torch (its backward reads the "
+                         "unmodified input); call it with inplace=False")
+    return _ops.relu(input)
+
+
+def sigmoid(input: torch.Tensor) -> torch.Tensor:
+    return _ops.sigmoid(input)
+
+
+def tanh(input: torch.Tensor) -> torch.Tensor:
+    return _ops.tanh(input)
+
+
+def _softmax_input(name: str, input: torch.Tensor, dim, stacklevel: int, dtype):
+    if dim is None:  # torch's deprecated implicit choice, with its warning
+        import warnings
+
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
+                      "dim=X as an argument.", UserWarning, stacklevel=stacklevel)
+        dim = 0 if input.dim() in (0, 1, 3) else 1
+    return (input if dtype is None else input.to(dtype)), dim
+
+
+def softmax(input: torch.Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> torch.Tensor:
+    return _ops.softmax(*_softmax_input("softmax", input, dim, _stacklevel, dtype))
+
+
+def log_softmax(input: torch.Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> torch.Tensor:
+    return _ops.log_softmax(*_softmax_input("log_softmax", input, dim, _stacklevel, dtype))
+
+
+def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor] = None,
+                  size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> torch.Tensor:
+    return _ops.cross_entropy(input, target, weight, size_average, ignore_index, reduce, reduction,
+                              float(label_smoothing))
+
+
+def mse_loss(input: torch.Tensor, target: torch.Tensor, size_average=None, reduce=None,
+             reduction: str = "mean") -> torch.Tensor:
+    return _ops.mse_loss(input, target, size_average, reduce, reduction)
+
+
+_SINGLE = {f.__name__: f for f in (linear, relu, sigmoid, tanh, softmax, log_softmax, cross_entropy, mse_loss)}
+
 __all__ = []
+for _name, _fn in _SINGLE.items():
+    if _name in registered():
+        _fn.__doc__ = (f"``torch.nn.functional.{_name}`` computed by ``torch.ops.fastconv.{_name}`` "
+                       f"(differentiable; see fastconv.{_name} for shapes and semantics).")
+        __all__.append(_name)
+    else:
+        del globals()[_name]
 for _pattern, _make in _FAMILIES.items():
     for _d in (1, 2, 3):
         _name = _pattern.format(_d)
