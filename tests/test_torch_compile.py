@@ -1,16 +1,12 @@
 """torch.compile(fullgraph=True) over fastconv ops on the CPU: compiled forward and gradients equal eager."""
 
-import os
-import sys
-
 import pytest
 
 torch = pytest.importorskip("torch")
 
 import fastconv.torch as fct  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(__file__))
-from torch_models import SmallCNN  # noqa: E402
+from fastconv.testing.torch_models import SmallCNN  # noqa: E402
 
 
 class _ConvPoolStack(torch.nn.Module):

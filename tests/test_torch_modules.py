@@ -2,8 +2,6 @@
 padding modes; a converted ResNet-18-shaped model against stock torch (outputs, gradients, SGD steps)."""
 
 import copy
-import os
-import sys
 
 import pytest
 
@@ -12,8 +10,7 @@ nn = torch.nn
 
 import fastconv.torch as fct  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(__file__))
-from torch_models import ResNet18, SmallCNN  # noqa: E402
+from fastconv.testing.torch_models import ResNet18, SmallCNN  # noqa: E402
 
 CONV_KWARGS = [
     dict(in_channels=3, out_channels=4, kernel_size=3),

@@ -4,12 +4,9 @@ Trains SmallCNN (fastconv modules) on its share of a fixed global batch with the
 store served by the test process on PORT, and saves the final parameters to OUT.
 """
 
-import os
 import sys
 
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 STEPS = 3
 GLOBAL_BATCH = 8
@@ -17,7 +14,7 @@ GLOBAL_BATCH = 8
 
 def make_model():
     import fastconv.torch as fct
-    from torch_models import SmallCNN
+    from fastconv.testing.torch_models import SmallCNN
 
     torch.manual_seed(0)
     return SmallCNN(fct.Conv2d, fct.MaxPool2d, fct.AvgPool2d).double()

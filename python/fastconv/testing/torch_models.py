@@ -1,4 +1,4 @@
-"""Small torch models for the fastconv.torch tests (no downloads)."""
+"""Torch models for the fastconv.torch tests and benchmarks (defined here: no downloads). Needs torch."""
 
 import torch
 from torch import nn
