@@ -65,6 +65,9 @@ finish() {
 }
 
 # -- 0. the machine
+if ! command -v nvcc >/dev/null; then
+  for d in /usr/local/cuda/bin /usr/local/bin; do [ -x "$d/nvcc" ] && export PATH="$d:$PATH" && break; done
+fi
 note "OUT=$OUT"
 { uname -a; "$PYTHON" --version; command -v nvcc && nvcc --version | tail -2; cmake --version | head -1
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1; } > "$OUT/machine.log" 2>&1

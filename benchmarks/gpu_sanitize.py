@@ -1,7 +1,7 @@
 """Calls every CUDA kernel of fastconv once on small problems, for compute-sanitizer (memcheck,
 racecheck) in benchmarks/gpu_check.sh. Shapes cover padding, ceil_mode, dilation, both layouts, the
 depthwise wgrad's idle channel lanes (channels-last K not a multiple of 32), several tap rounds
-(R*S > 9) and several pixel chunks (N*P*Q > 4096). Uses CuPy when installed, else PyTorch.
+(R*S > 9) and several pixel chunks. Uses CuPy when installed, else PyTorch.
 
     compute-sanitizer --tool memcheck python benchmarks/gpu_sanitize.py
 """

@@ -462,8 +462,8 @@ def stored_copy(a, layout):
     return np.ascontiguousarray(a if layout == "NCHW" else a.transpose(0, 2, 3, 1))
 
 
-# (N, C, M, H, W, R, S, stride, padding, dilation): multiple wgrad chunks (N*P*Q > 4096), tap
-# rounds (R*S > 9), channel lanes with idle threads (channels-last K not a multiple of 32).
+# (N, C, M, H, W, R, S, stride, padding, dilation): several wgrad chunks (N*P*Q > 4096 planar, > 128
+# channels-last), tap rounds (R*S > 9), idle channel lanes (channels-last K not a multiple of 32).
 DW_CASES = [
     (2, 3, 1, 9, 8, 3, 3, 1, 1, 1),
     (2, 3, 2, 9, 8, 3, 3, 2, 1, 1),

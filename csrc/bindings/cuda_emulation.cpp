@@ -90,8 +90,8 @@ void wgrad_depthwise(const DevArray4& dy, const DevArray4& x, const DevArray4& w
   const int64_t pixels = p.N * p.P * p.Q;
   std::vector<float> red(static_cast<size_t>(PL) * (ge::kWgradTaps + 1));
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-    const int64_t begin = chunk * ge::kWgradChunkPixels;
-    const int64_t end = std::min(pixels, begin + ge::kWgradChunkPixels);
+    const int64_t begin = chunk * ge::wgrad_depthwise_chunk_pixels(p);
+    const int64_t end = std::min(pixels, begin + ge::wgrad_depthwise_chunk_pixels(p));
     for (int64_t k = 0; k < p.K; ++k) {
       const int64_t ch = k / (p.K / p.C);
       for (int64_t g = 0; g < rounds; ++g) {

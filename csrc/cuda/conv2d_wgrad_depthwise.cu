@@ -3,8 +3,8 @@
 // dw[k, r, s] = sum over (n, p, q) of dy[n, k, p, q] * x[n, k / M, p*sh - ph + r*dh, q*sw - pw + s*dw]
 // db[k]       = sum over (n, p, q) of dy[n, k, p, q]
 //
-// Pass 1: the flattened (n, p, q) pixels are cut into chunks of kWgradChunkPixels (a function of
-// the shape only). A block owns (a group of channel lanes, one chunk): each thread accumulates a
+// Pass 1: the flattened (n, p, q) pixels are cut into chunks (wgrad_depthwise_chunk_pixels, a
+// function of the shape and layout only). A block owns (a group of channel lanes, one chunk): each thread accumulates a
 // fixed stride of the chunk's pixels for up to kWgradTaps taps (and the bias) in registers, the
 // block adds its threads' sums in a fixed tree and writes one partial per (chunk, k, tap) to the
 // caller's workspace. Taps beyond kWgradTaps (kernels larger than 3x3) take further rounds.
@@ -37,8 +37,9 @@ __global__ void __launch_bounds__(kWgradBlock)
   const int64_t c = active ? k / (p.K / p.C) : 0;
   const int64_t RS = p.R * p.S;
   const int64_t T = RS + 1;
-  const int64_t begin = chunk * kWgradChunkPixels;
-  const int64_t end = index::min64(p.N * p.P * p.Q, begin + kWgradChunkPixels);
+  const int64_t chunk_pixels = kWgradPixelsPerLane * PL;
+  const int64_t begin = chunk * chunk_pixels;
+  const int64_t end = index::min64(p.N * p.P * p.Q, begin + chunk_pixels);
   const int lane = threadIdx.y * KL + threadIdx.x;
   const int64_t rounds = want_dw ? (RS + kWgradTaps - 1) / kWgradTaps : 1;
 

@@ -20,9 +20,9 @@ namespace gpu_elements {
 FASTCONV_HOST_DEVICE void conv2d_fprop_depthwise_at(const Conv2dParams& p, const float* __restrict__ x,
                                                     const float* __restrict__ w, const float* __restrict__ b,
                                                     float* y, int64_t i, bool channels_last) {
-  const int64_t M = p.K / p.C;
+  const int64_t M = index::div_nonneg(p.K, p.C);
   const index::Coord4 o = channels_last ? index::unravel_nhwc(i, p.K, p.P, p.Q) : index::unravel_nchw(i, p.K, p.P, p.Q);
-  const int64_t c = o.c / M;
+  const int64_t c = index::div_nonneg(o.c, M);
   const int64_t h0 = o.h * p.stride_h - p.pad_h;
   const int64_t w0 = o.w * p.stride_w - p.pad_w;
   const index::Range rr = index::inside_taps(h0, p.R, p.dilation_h, p.H);
@@ -46,7 +46,7 @@ FASTCONV_HOST_DEVICE void conv2d_fprop_depthwise_at(const Conv2dParams& p, const
 FASTCONV_HOST_DEVICE void conv2d_dgrad_depthwise_at(const Conv2dParams& p, const float* __restrict__ dy,
                                                     const float* __restrict__ w, float* dx, int64_t i,
                                                     bool channels_last) {
-  const int64_t M = p.K / p.C;
+  const int64_t M = index::div_nonneg(p.K, p.C);
   const index::Coord4 e = channels_last ? index::unravel_nhwc(i, p.C, p.H, p.W) : index::unravel_nchw(i, p.C, p.H, p.W);
   float acc = 0.0f;
   for (int64_t m = 0; m < M; ++m) {
@@ -69,9 +69,9 @@ FASTCONV_HOST_DEVICE void conv2d_dgrad_depthwise_at(const Conv2dParams& p, const
 
 // --- wgrad: pass 1 accumulates, per thread, a fixed stride of one chunk's pixels for a group of up
 // to kWgradTaps taps (and the bias); pass 2 adds the chunks' partials in order.
-constexpr int64_t kWgradChunkPixels = 4096;
 constexpr int kWgradTaps = 9;
 constexpr int kWgradBlock = 256;
+constexpr int64_t kWgradPixelsPerLane = 16;  // pixels each thread adds per chunk
 
 // A pass-1 block is (channel lanes) x (kWgradBlock / channel lanes pixel lanes): 32 channel lanes
 // when channels are contiguous (a warp reads 32 neighbouring channels), else 1 (a warp reads 32
@@ -81,9 +81,16 @@ FASTCONV_HOST_DEVICE int wgrad_depthwise_channel_lanes(const Conv2dParams& p) {
   return p.K > 1 && p.y_strides[1] == 1 ? 32 : 1;
 }
 
-// Number of chunks the (n, p, q) pixels are cut into (a function of the shape only).
+// Pixels per chunk: kWgradPixelsPerLane per pixel lane, so that both block shapes give every
+// thread the same work and the grid as many blocks (a function of the shape and layout only).
+FASTCONV_HOST_DEVICE int64_t wgrad_depthwise_chunk_pixels(const Conv2dParams& p) {
+  return kWgradPixelsPerLane * (kWgradBlock / wgrad_depthwise_channel_lanes(p));
+}
+
+// Number of chunks the (n, p, q) pixels are cut into.
 FASTCONV_HOST_DEVICE int64_t wgrad_depthwise_chunks(const Conv2dParams& p) {
-  return (p.N * p.P * p.Q + kWgradChunkPixels - 1) / kWgradChunkPixels;
+  const int64_t size = wgrad_depthwise_chunk_pixels(p);
+  return (p.N * p.P * p.Q + size - 1) / size;
 }
 
 // Floats of workspace the two passes need: one partial per (chunk, k, tap or bias).
@@ -97,10 +104,8 @@ FASTCONV_HOST_DEVICE void conv2d_wgrad_depthwise_pixel(const Conv2dParams& p, co
                                                        const float* __restrict__ x, int64_t k, int64_t c,
                                                        int64_t pix, int nt, const int64_t* tap_h,
                                                        const int64_t* tap_w, float* acc) {
-  const int64_t q = pix % p.Q;
-  const int64_t rest = pix / p.Q;
-  const int64_t oh = rest % p.P;
-  const int64_t n = rest / p.P;
+  int64_t q, oh;
+  const int64_t n = index::divmod_nonneg(index::divmod_nonneg(pix, p.Q, q), p.P, oh);
   const float g = FASTCONV_LDG(dy + (n * p.y_strides[0] + k * p.y_strides[1] + oh * p.y_strides[2] + q * p.y_strides[3]));
   const int64_t h0 = oh * p.stride_h - p.pad_h;
   const int64_t w0 = q * p.stride_w - p.pad_w;
@@ -141,7 +146,8 @@ FASTCONV_HOST_DEVICE void conv2d_wgrad_depthwise_reduce_at(const Conv2dParams& p
                                                            int64_t chunks, float* dw, float* db, int64_t i) {
   const int64_t RS = p.R * p.S;
   const int64_t T = RS + 1;
-  const int64_t k = i / T, t = i % T;
+  int64_t t;
+  const int64_t k = index::divmod_nonneg(i, T, t);
   if (t < RS ? dw == nullptr : db == nullptr) return;
   float sum = 0.0f;
   for (int64_t ch = 0; ch < chunks; ++ch) sum += part[(ch * p.K + k) * T + t];

@@ -16,8 +16,19 @@
 namespace fastconv {
 namespace index {
 
+// a / b for a >= 0, b > 0. A GPU has no divide instruction: 64-bit division is a long software
+// routine, 32-bit unsigned division a much shorter one, and every index here fits 32 bits in
+// practice - so the narrow division runs whenever both operands fit, with the same result.
+FASTCONV_HOST_DEVICE int64_t div_nonneg(int64_t a, int64_t b) {
+  if (static_cast<uint64_t>(a) <= 0xffffffffu && static_cast<uint64_t>(b) <= 0xffffffffu)
+    return static_cast<int64_t>(static_cast<uint32_t>(a) / static_cast<uint32_t>(b));
+  return a / b;
+}
+
 // Floor and ceiling division for b > 0 and any sign of a.
-FASTCONV_HOST_DEVICE int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+FASTCONV_HOST_DEVICE int64_t floor_div(int64_t a, int64_t b) {
+  return a >= 0 ? div_nonneg(a, b) : -div_nonneg(-a + b - 1, b);
+}
 FASTCONV_HOST_DEVICE int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
 FASTCONV_HOST_DEVICE int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 FASTCONV_HOST_DEVICE int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -31,8 +42,8 @@ struct Range {
 // which the max pool reports as the index of such a window (it is >= L then).
 FASTCONV_HOST_DEVICE Range inside_taps(int64_t start, int64_t k, int64_t d, int64_t L) {
   Range r;
-  r.lo = start >= 0 ? 0 : (-start + d - 1) / d;
-  r.hi = start >= L ? 0 : min64(k, (L - 1 - start) / d + 1);
+  r.lo = start >= 0 ? 0 : div_nonneg(-start + d - 1, d);
+  r.hi = start >= L ? 0 : min64(k, div_nonneg(L - 1 - start, d) + 1);
   if (r.hi < r.lo) r.hi = r.lo;
   return r;
 }
@@ -75,9 +86,9 @@ FASTCONV_HOST_DEVICE Range covering_outputs(int64_t i, int64_t extent, int64_t s
 // which output a depthwise tap at offset `tap` (r * dilation) maps input position i to.
 FASTCONV_HOST_DEVICE int64_t tap_output(int64_t i, int64_t tap, int64_t stride, int64_t pad, int64_t out) {
   const int64_t t = i + pad - tap;
-  if (t < 0 || t % stride != 0) return -1;
-  const int64_t o = t / stride;
-  return o < out ? o : -1;
+  if (t < 0) return -1;
+  const int64_t o = div_nonneg(t, stride);
+  return o * stride == t && o < out ? o : -1;
 }
 
 // Flat thread index -> logical (n, c, h, w) coordinates of an (N, C, H, W) tensor, walked with w
@@ -87,25 +98,26 @@ struct Coord4 {
   int64_t n, c, h, w;
 };
 
+// i >= 0 split into i / d (returned) and i % d (into rem).
+FASTCONV_HOST_DEVICE int64_t divmod_nonneg(int64_t i, int64_t d, int64_t& rem) {
+  const int64_t q = div_nonneg(i, d);
+  rem = i - q * d;
+  return q;
+}
+
 FASTCONV_HOST_DEVICE Coord4 unravel_nchw(int64_t i, int64_t C, int64_t H, int64_t W) {
   Coord4 q;
-  q.w = i % W;
-  i /= W;
-  q.h = i % H;
-  i /= H;
-  q.c = i % C;
-  q.n = i / C;
+  i = divmod_nonneg(i, W, q.w);
+  i = divmod_nonneg(i, H, q.h);
+  q.n = divmod_nonneg(i, C, q.c);
   return q;
 }
 
 FASTCONV_HOST_DEVICE Coord4 unravel_nhwc(int64_t i, int64_t C, int64_t H, int64_t W) {
   Coord4 q;
-  q.c = i % C;
-  i /= C;
-  q.w = i % W;
-  i /= W;
-  q.h = i % H;
-  q.n = i / H;
+  i = divmod_nonneg(i, C, q.c);
+  i = divmod_nonneg(i, W, q.w);
+  q.n = divmod_nonneg(i, H, q.h);
   return q;
 }
 
