@@ -189,3 +189,14 @@ def test_torch_tensors_and_against_torch():
 def test_errors(call, exc, words):
     with pytest.raises(exc, match=words):
         call()
+
+
+def test_transposed_weight_gets_its_gradient_in_its_own_layout():
+    rng = np.random.default_rng(9)
+    kernel = rng.standard_normal((20, 7)).astype(np.float32)   # Keras (in, out)
+    x, dy = rng.standard_normal((5, 20)).astype(np.float32), rng.standard_normal((5, 7)).astype(np.float32)
+    _, dw, _ = fc.linear_backward(dy, x, kernel.T)
+    assert dw.shape == (7, 20) and dw.T.flags.c_contiguous
+    assert_close(dw, ref.linear_backward(dy, x, kernel.T)[1], 5)
+    _, dw_c, _ = fc.linear_backward(dy, x, np.ascontiguousarray(kernel.T))
+    assert dw_c.flags.c_contiguous

@@ -3,6 +3,7 @@
 #include "linear_gemm.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -52,11 +53,25 @@ void linear_gemm(int64_t M, int64_t J, int64_t Nc, MatrixView<T> A, MatrixView<T
   std::vector<T> b_packed(static_cast<size_t>(J * packed_cols));
   if (packed_cols) {
     const int64_t n0 = first_packed_tile * kTilePixels;
-    parallel_for(0, J, grain_for(J, flops), [&](int64_t lo, int64_t hi) {
-      for (int64_t j = lo; j < hi; ++j) {
-        T* dst = b_packed.data() + j * packed_cols;
-        for (int64_t n = n0; n < Nc; ++n) dst[n - n0] = B(j, n);
-        std::fill(dst + (Nc - n0), dst + packed_cols, T(0));
+    // Column-major B (a transposed weight view) is read down its columns, kJBlock rows at a time, so
+    // that reads are contiguous and the writes go to kJBlock rows that stay in cache.
+    constexpr int64_t kJBlock = 16;
+    const bool column_major = std::abs(B.rs) < std::abs(B.cs);
+    const int64_t j_blocks = (J + kJBlock - 1) / kJBlock;
+    parallel_for(0, j_blocks, grain_for(j_blocks, flops), [&](int64_t lo, int64_t hi) {
+      for (int64_t jb = lo; jb < hi; ++jb) {
+        const int64_t j0 = jb * kJBlock, j1 = std::min(J, j0 + kJBlock);
+        if (column_major) {
+          for (int64_t n = n0; n < Nc; ++n) {
+            const T* col = B.data + n * B.cs;
+            for (int64_t j = j0; j < j1; ++j) b_packed[j * packed_cols + (n - n0)] = col[j * B.rs];
+          }
+        } else {
+          for (int64_t j = j0; j < j1; ++j)
+            for (int64_t n = n0; n < Nc; ++n) b_packed[j * packed_cols + (n - n0)] = B(j, n);
+        }
+        for (int64_t j = j0; j < j1; ++j)
+          std::fill(b_packed.data() + j * packed_cols + (Nc - n0), b_packed.data() + (j + 1) * packed_cols, T(0));
       }
     });
   }

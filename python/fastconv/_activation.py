@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Sequence
 
@@ -89,8 +90,8 @@ def _softmax_setup(op: str, name: str, input, dim, stacklevel, dtype):
     compute = x.dtype if dtype is None else as_float_dtype(dtype, op)
     xc = contiguous(x.astype(compute, copy=False))
     shape = x.shape if x.ndim else (1,)
-    outer = int(np.prod(shape[:d], dtype=np.int64))
-    inner = int(np.prod(shape[d + 1:], dtype=np.int64))
+    outer = math.prod(shape[:d])
+    inner = math.prod(shape[d + 1:])
     return x, xc, wrap, (outer, shape[d], inner)
 
 

@@ -6,6 +6,7 @@ The kernels read ``input`` and ``weight`` through their strides, so a transposed
 
 from __future__ import annotations
 
+import math
 from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
@@ -34,7 +35,7 @@ class _Linear:
         if b is not None and b.shape != bias_shape and not (w.ndim == 1 and b.shape == (1,)):
             raise ValueError(f"{op}: expected bias of shape {bias_shape} to match weight {w.shape}, got {b.shape}")
         self.x, self.w, self.b = x, w, b
-        self.rows = int(np.prod(x.shape[:-1], dtype=np.int64))
+        self.rows = math.prod(x.shape[:-1])
         self.x2 = _arrays.kernel_ready(x.reshape(self.rows, in_features))
         self.w2 = _arrays.kernel_ready(w if w.ndim == 2 else w[None, :])
         self.b1 = None if b is None else np.ascontiguousarray(b.reshape(out_features))
@@ -63,6 +64,8 @@ def linear_backward(grad_output, input, weight, bias=None, *,
     Takes ``grad_output`` (the shape of linear's output) followed by the arguments linear was called
     with. ``grad_bias`` is None when ``bias`` is None; ``needs_input_grad`` (three bools) skips work,
     skipped entries are None. The weight and bias gradients sum over all leading axes in a fixed order.
+    ``grad_weight`` has ``weight``'s memory order: Fortran order for a transposed view such as a Keras
+    ``(in, out)`` kernel passed as ``kernel.T``, so that ``grad_weight.T`` is C-contiguous.
     """
     op = "linear_backward"
     prob = _Linear(op, input, weight, bias)
@@ -75,9 +78,16 @@ def linear_backward(grad_output, input, weight, bias=None, *,
         _C.linear_dgrad(dy2, prob.w2, dx2)
         dx = dx2.reshape(prob.x.shape)
     if need_w:
-        dw2 = _arrays.empty(prob.w2.shape, prob.dtype, op)
-        _C.linear_wgrad(dy2, prob.x2, dw2)
-        dw = dw2.reshape(prob.w.shape)
+        if prob.w.ndim == 2 and not prob.w.flags.c_contiguous and prob.w.flags.f_contiguous:
+            # A transposed view (a Keras (in, out) kernel passed as kernel.T) gets its gradient in the
+            # same layout, so that dw.T is the kernel's gradient without a copy: dw^T = x^T dy.
+            dwt = _arrays.empty(prob.w2.shape[::-1], prob.dtype, op)
+            _C.linear_wgrad(prob.x2, dy2, dwt)
+            dw = dwt.T
+        else:
+            dw2 = _arrays.empty(prob.w2.shape, prob.dtype, op)
+            _C.linear_wgrad(dy2, prob.x2, dw2)
+            dw = dw2.reshape(prob.w.shape)
     if need_b and prob.b is not None:
         db1 = _arrays.empty((prob.out_features,), prob.dtype, op)
         _C.column_sum(dy2, db1)

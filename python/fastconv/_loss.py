@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Optional, Sequence, Tuple
 
@@ -101,7 +102,7 @@ class _CrossEntropy:
         self.x = x
         self.xc = contiguous(xb)
         self.w = None if w is None else contiguous(w)
-        self.extents = (n, c, int(np.prod(xb.shape[2:], dtype=np.int64)))
+        self.extents = (n, c, math.prod(xb.shape[2:]))
         self.loss_shape = () if unbatched else sample_shape
         self.unbatched = unbatched
 
