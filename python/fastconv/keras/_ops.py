@@ -2,7 +2,9 @@
 
 Layers keep arrays in fastconv's compute layouts (NHWC activations, conv weights (K, R, S, C), dense
 weights (units, in)) so that no call copies. Each layer's forward and backward is one function here:
-an affine op (conv2d or linear) followed by a bias and an activation, and its chain-rule backward.
+an affine op (conv2d or linear) followed by the fused bias + activation kernel (in place on the affine
+op's output), and its chain-rule backward (fused activation derivative and bias gradient, then the
+affine op's backward). The sparse cross-entropy and the Adam / SGD updates are fused kernels too.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 import fastconv as F
+from fastconv import _training
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
 
@@ -39,30 +42,31 @@ def activation_backward(dy: np.ndarray, z: np.ndarray, name: str) -> np.ndarray:
 # --------------------------------------------------------------------------- affine + activation
 
 def conv2d_act(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], stride, padding, dilation, act: str):
-    """x: (N, H, W, C), w: (K, R, S, C), b: (K,) -> y: (N, P, Q, K) and what the backward needs."""
-    z = F.conv2d(x, w, b, stride, padding, dilation, layout="NHWC")
-    return activation(z, act), z
+    """x: (N, H, W, C), w: (K, R, S, C), b: (K,) -> y = act(conv(x, w) + b): (N, P, Q, K)."""
+    z = F.conv2d(x, w, None, stride, padding, dilation, layout="NHWC")
+    return _training.bias_act(z, b, act)
 
 
-def conv2d_act_backward(dy: np.ndarray, z: np.ndarray, x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray],
+def conv2d_act_backward(dy: np.ndarray, y: np.ndarray, x: np.ndarray, w: np.ndarray, has_bias: bool,
                         stride, padding, dilation, act: str, need_dx: bool) -> Tuple:
-    """(dx or None, dw (K, R, S, C), db (K,) or None)."""
-    dz = activation_backward(dy, z, act)
-    return F.conv2d_backward(dz, x, w, b, stride, padding, dilation, layout="NHWC",
-                             needs_input_grad=(need_dx, True, b is not None))
+    """From the forward's output y: (dx or None, dw (K, R, S, C), db (K,) or None)."""
+    dz, db = _training.bias_act_backward(np.ascontiguousarray(dy), y, act, need_bias_grad=has_bias)
+    dx, dw, _ = F.conv2d_backward(dz, x, w, None, stride, padding, dilation, layout="NHWC",
+                                  needs_input_grad=(need_dx, True, False))
+    return dx, dw, db
 
 
 def linear_act(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], act: str):
-    """x: (N, in), w: (units, in), b: (units,) -> y: (N, units) and what the backward needs."""
-    z = F.linear(x, w, b)
-    return activation(z, act), z
+    """x: (N, in), w: (units, in), b: (units,) -> y = act(x w^T + b): (N, units)."""
+    return _training.bias_act(F.linear(x, w), b, act)
 
 
-def linear_act_backward(dy: np.ndarray, z: np.ndarray, x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray],
+def linear_act_backward(dy: np.ndarray, y: np.ndarray, x: np.ndarray, w: np.ndarray, has_bias: bool,
                         act: str, need_dx: bool) -> Tuple:
-    """(dx or None, dw (units, in), db (units,) or None)."""
-    dz = activation_backward(dy, z, act)
-    return F.linear_backward(dz, x, w, b, needs_input_grad=(need_dx, True, b is not None))
+    """From the forward's output y: (dx or None, dw (units, in), db (units,) or None)."""
+    dz, db = _training.bias_act_backward(np.ascontiguousarray(dy), y, act, need_bias_grad=has_bias)
+    dx, dw, _ = F.linear_backward(dz, x, w, None, needs_input_grad=(need_dx, True, False))
+    return dx, dw, db
 
 
 # --------------------------------------------------------------------------- pooling
@@ -105,9 +109,14 @@ def avg_pool_backward(dy, x, pool, stride, padding, ceil_mode, crop, full_shape)
 
 # --------------------------------------------------------------------------- losses
 
+def sparse_cross_entropy(y_pred: np.ndarray, labels: np.ndarray, from_logits: bool, need_grad: bool, eps: float):
+    """Keras's SparseCategoricalCrossentropy, mean over the batch: -log p[label] with p = softmax(y_pred)
+    (from_logits) or clip(y_pred / sum(y_pred), eps, 1 - eps); labels int64 (N,)."""
+    return _training.sparse_softmax_cross_entropy(y_pred, labels, from_logits, need_grad=need_grad, epsilon=eps)
+
+
 def softmax_cross_entropy(logits: np.ndarray, target: np.ndarray, need_grad: bool):
-    """Mean over the batch of -log softmax(logits)[target] (target int64 (N,)) or of
-    -sum(target * log_softmax(logits)) (target (N, classes) probabilities); logits (N, classes)."""
+    """Mean over the batch of -sum(target * log_softmax(logits)); target (N, classes) probabilities."""
     loss = F.cross_entropy(logits, target)
     grad = None
     if need_grad:
@@ -119,7 +128,8 @@ def softmax_cross_entropy(logits: np.ndarray, target: np.ndarray, need_grad: boo
 def probability_cross_entropy(probs: np.ndarray, target: np.ndarray, need_grad: bool, eps: float):
     """Keras's cross-entropy of probabilities: p / sum(p), clipped to [eps, 1 - eps], -sum(t * log p).
 
-    ``target`` (N, classes). Small (batch x classes) arrays only: this runs once per batch.
+    ``target`` (N, classes) one-hot or probabilities (CategoricalCrossentropy; the sparse loss has a
+    kernel). On (batch x classes) arrays, once per batch.
     """
     total = probs.sum(-1, keepdims=True)
     p = probs / total
@@ -145,31 +155,17 @@ def mean_squared_error(y_pred: np.ndarray, y_true: np.ndarray, need_grad: bool):
 
 
 # --------------------------------------------------------------------------- optimizer updates
-# One call per parameter buffer; the model keeps all its parameters (and gradients, moments) in one
-# flat buffer per dtype, so a step is one update over everything.
+# The model keeps all its parameters (and gradients, moments) in one flat buffer per dtype, so a step
+# is one fused update over everything.
 
-def adam_update(w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, lr: float, beta_1: float,
-                beta_2: float, epsilon: float, step: int) -> None:
-    """Keras's Adam, in place: m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
-    w -= m * lr sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(v) + epsilon)."""
-    alpha = lr * np.sqrt(1.0 - beta_2 ** step) / (1.0 - beta_1 ** step)
-    m += (g - m) * (1.0 - beta_1)
-    v += (g * g - v) * (1.0 - beta_2)
-    w -= (m * alpha) / (np.sqrt(v) + epsilon)
+def adam_update(params, grads, m, v, lr: float, beta_1: float, beta_2: float, epsilon: float, step: int) -> None:
+    """Keras's Adam, in place over lists of buffers (step = iterations, 1 on the first update)."""
+    _training.adam_update(params, grads, m, v, step, lr, beta_1, beta_2, epsilon)
 
 
-def sgd_update(w: np.ndarray, g: np.ndarray, m: Optional[np.ndarray], lr: float, momentum: float,
-               nesterov: bool) -> None:
-    """Keras's SGD, in place: m = momentum m - lr g; w += m (nesterov: w += momentum m - lr g)."""
-    if m is None:
-        w -= lr * g
-        return
-    m *= momentum
-    m -= lr * g
-    if nesterov:
-        w += momentum * m - lr * g
-    else:
-        w += m
+def sgd_update(params, grads, momentums, lr: float, momentum: float, nesterov: bool) -> None:
+    """Keras's SGD, in place over lists of buffers; momentums None without momentum."""
+    _training.sgd_update(params, grads, momentums, lr, momentum, nesterov)
 
 
 def rmsprop_update(w: np.ndarray, g: np.ndarray, v: np.ndarray, m: Optional[np.ndarray], lr: float, rho: float,

@@ -86,11 +86,7 @@ class SparseCategoricalCrossentropy(Loss):
         return y.astype(np.int64)
 
     def compute(self, y_true, y_pred, need_grad):
-        if self.from_logits:
-            return _ops.softmax_cross_entropy(y_pred, y_true, need_grad)
-        one_hot = np.zeros(y_pred.shape, y_pred.dtype)
-        one_hot[np.arange(y_true.shape[0]), y_true] = 1
-        return _ops.probability_cross_entropy(y_pred, one_hot, need_grad, EPSILON)
+        return _ops.sparse_cross_entropy(y_pred, y_true, self.from_logits, need_grad, EPSILON)
 
     def get_config(self):
         return {"name": self.name, "from_logits": self.from_logits}

@@ -70,7 +70,7 @@ class SGD(Optimizer):
         return 1 if self.momentum else 0
 
     def _update(self, w, g, slots):
-        _ops.sgd_update(w, g, slots[0] if slots else None, self.learning_rate, self.momentum, self.nesterov)
+        _ops.sgd_update([w], [g], slots or None, self.learning_rate, self.momentum, self.nesterov)
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "momentum": self.momentum, "nesterov": self.nesterov}
@@ -96,7 +96,7 @@ class Adam(Optimizer):
         return 2
 
     def _update(self, w, g, slots):
-        _ops.adam_update(w, g, slots[0], slots[1], self.learning_rate, self.beta_1, self.beta_2, self.epsilon,
+        _ops.adam_update([w], [g], slots[:1], slots[1:], self.learning_rate, self.beta_1, self.beta_2, self.epsilon,
                          self.iterations)
 
     def get_config(self):

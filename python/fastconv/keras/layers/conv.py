@@ -85,16 +85,14 @@ class Conv2D(Layer):
         if any(self._extra[0] + self._extra[1]):
             x = np.pad(x, ((0, 0), self._extra[0], self._extra[1], (0, 0)))
         b = self.bias.native if self.bias is not None else None
-        y, z = _ops.conv2d_act(x, self.kernel.native, b, self.strides, self._pad, self.dilation_rate,
-                               self.activation)
-        self._saved = (x, z)
+        y = _ops.conv2d_act(x, self.kernel.native, b, self.strides, self._pad, self.dilation_rate, self.activation)
+        self._saved = (x, y)
         return y
 
     def backward(self, dy, need_dx=True):
-        x, z = self._saved
-        b = self.bias.native if self.bias is not None else None
-        dx, dw, db = _ops.conv2d_act_backward(dy, z, x, self.kernel.native, b, self.strides, self._pad,
-                                              self.dilation_rate, self.activation, need_dx)
+        x, y = self._saved
+        dx, dw, db = _ops.conv2d_act_backward(dy, y, x, self.kernel.native, self.bias is not None, self.strides,
+                                              self._pad, self.dilation_rate, self.activation, need_dx)
         self.kernel.grad[...] = dw
         if self.bias is not None:
             self.bias.grad[...] = db

@@ -67,15 +67,15 @@ class Dense(Layer):
 
     def forward(self, x, training):
         b = self.bias.native if self.bias is not None else None
-        y, z = _ops.linear_act(x, self.kernel.native, b, self.activation)
-        self._saved = (x, z)
+        y = _ops.linear_act(x, self.kernel.native, b, self.activation)
+        self._saved = (x, y)
         return y
 
     def backward(self, dy, need_dx=True):
-        x, z = self._saved
+        x, y = self._saved
         self._saved = None
-        b = self.bias.native if self.bias is not None else None
-        dx, dw, db = _ops.linear_act_backward(dy, z, x, self.kernel.native, b, self.activation, need_dx)
+        dx, dw, db = _ops.linear_act_backward(dy, y, x, self.kernel.native, self.bias is not None, self.activation,
+                                              need_dx)
         self.kernel.grad[...] = dw
         if self.bias is not None:
             self.bias.grad[...] = db
