@@ -150,14 +150,30 @@ namespace cpu {
 template <typename T>
 void copy_to_channels_last(const T* src, int64_t N, int64_t C, int64_t H, int64_t W, const int64_t* strides,
                            T* dst) {
+  constexpr int64_t kB = 16;
+  const int64_t sc = strides[1], sw = strides[3];
   parallel_for(0, N * H, 1, [&](int64_t lo, int64_t hi) {
+    T block[kB][kB];
     for (int64_t nh = lo; nh < hi; ++nh) {
       const T* row = src + (nh / H) * strides[0] + (nh % H) * strides[2];
       T* out = dst + nh * W * C;
-      // Blocks of 16 channels: 16 source rows read along w, 16 contiguous values written per pixel.
-      for (int64_t c0 = 0; c0 < C; c0 += 16)
-        for (int64_t v = 0; v < W; ++v)
-          for (int64_t c = c0; c < std::min(C, c0 + 16); ++c) out[v * C + c] = row[c * strides[1] + v * strides[3]];
+      // 16 x 16 blocks through a local buffer: each source row is read 16 values at a time and each
+      // pixel's 16 channels are written at once (a direct copy would make one of the two strided).
+      for (int64_t c0 = 0; c0 < C; c0 += kB) {
+        const int64_t nc = std::min(kB, C - c0);
+        for (int64_t v0 = 0; v0 < W; v0 += kB) {
+          const int64_t nv = std::min(kB, W - v0);
+          if (nc == kB && nv == kB && sw == 1) {
+            for (int64_t c = 0; c < kB; ++c)
+              for (int64_t v = 0; v < kB; ++v) block[v][c] = row[(c0 + c) * sc + v0 + v];
+            for (int64_t v = 0; v < kB; ++v)
+              for (int64_t c = 0; c < kB; ++c) out[(v0 + v) * C + c0 + c] = block[v][c];
+          } else {
+            for (int64_t v = 0; v < nv; ++v)
+              for (int64_t c = 0; c < nc; ++c) out[(v0 + v) * C + c0 + c] = row[(c0 + c) * sc + (v0 + v) * sw];
+          }
+        }
+      }
     }
   });
 }
