@@ -34,6 +34,11 @@ EDGE_CASES = [
     (4, 3, 15, 13, 8, 7, 7, 2, 3, 1, 1),       # few input channels, batch: GEMM + col2im backward
     (5, 1, 12, 11, 7, 3, 3, 1, 0, 1, 1),       # one input channel (the seed model's first layer)
     (4, 4, 9, 10, 6, 3, 3, 2, 1, 2, 2),        # two input channels per group, strided, dilated
+    # Small images with 16+ filters per group: GEMM + channels-last col2im backward, several images
+    # per task, columns that do not fill the last block of 64.
+    (7, 16, 5, 5, 32, 3, 3, 1, 0, 1, 1),       # the seed model's third layer, shrunk
+    (3, 24, 9, 8, 32, 3, 3, 2, 1, 2, 2),       # grouped, strided, dilated
+    (5, 9, 4, 5, 17, 2, 3, (1, 2), (1, 0), 1, 1),  # anisotropic, odd channel counts
 ]
 
 

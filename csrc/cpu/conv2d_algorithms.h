@@ -24,6 +24,11 @@ void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* 
 // conv2d_dgrad_implicit_gemm).
 template <typename T>
 void conv2d_dgrad_col2im(const Conv2dParams& p, const T* dy, const T* w, T* dx);
+// Backward-data as a GEMM per pixel chunk then a channels-last col2im, for small images (chosen
+// inside conv2d_dgrad_implicit_gemm).
+bool conv2d_dgrad_col2im_channels_last_applies(const Conv2dParams& p);
+template <typename T>
+void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const T* w, T* dx);
 // Backward-weight when x and dy store channels contiguously (NHWC), chosen inside
 // conv2d_wgrad_implicit_gemm.
 bool conv2d_wgrad_channels_last_applies(const Conv2dParams& p);

@@ -1,0 +1,135 @@
+// conv2d backward-data as one GEMM per pixel chunk and a channels-last col2im, for small images.
+//   dy: (N, K, P, Q)   w: (K, C/G, R, S)   dx: (N, C, H, W)
+// col[t, (r, s, c)] = sum_k dy[t, k] * w[k, c, r, s] for the output pixels t, then each (r, s)
+// segment of C/G values is added into the input pixel that tap read in the forward pass.
+//
+// Why: the forward-pass form (conv2d_dgrad_by_forward.cpp) runs over every dx pixel with all taps,
+// and on small images most of those taps fall in the padding of dy (a 3x3 filter on a 5x5 input
+// with a 3x3 output: 64 % of the multiplications are by zeros). Here the GEMM does exactly the
+// forward's multiplications, and the col2im costs 1/K of them in additions.
+//
+// Determinism: a task owns whole images (a count fixed by the problem), and adds into them pixel
+// by pixel and tap by tap in order: no atomics, the same bits for any thread count.
+#include <algorithm>
+#include <vector>
+
+#include "conv2d_algorithms.h"
+#include "conv2d_tiles.h"
+#include "parallel.h"
+
+namespace fastconv {
+
+namespace {
+constexpr int64_t kChunkPixels = 16 * cpu::kPanelRows;  // GEMM rows per call
+constexpr int64_t kCols = cpu::kTilePixels;              // the tile GEMM's column count
+}  // namespace
+
+bool conv2d_dgrad_col2im_channels_last_applies(const Conv2dParams& p) {
+  // Small images: the share of by-forward taps that land in dy's padding is large.
+  // Bounded K/G and columns keep a chunk's A, B tile and columns in the core's L2.
+  const int64_t Kg = p.K_per_group(), J = p.R * p.S * p.C_per_group();
+  return Kg >= 16 && Kg <= 128 && p.C_per_group() >= 8 && J <= 1152 && p.P * p.Q <= 144;
+}
+
+template <typename T>
+void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
+  const int64_t RS = p.R * p.S, J = RS * Cg, Jp = cpu::ceil_div(J, kCols) * kCols, PQ = p.P * p.Q;
+  if (p.N == 0 || p.C == 0 || p.H == 0 || p.W == 0) return;
+
+  // dy with contiguous channels (copied once if it is not).
+  std::vector<T> dyt;
+  const T* dyl = dy;
+  int64_t ys[4] = {p.y_strides[0], p.y_strides[1], p.y_strides[2], p.y_strides[3]};
+  if (ys[1] != 1) {
+    dyt.resize(static_cast<size_t>(p.N * p.K * PQ));
+    cpu::copy_to_channels_last(dy, p.N, p.K, p.P, p.Q, p.y_strides, dyt.data());
+    cpu::channels_last_strides(p.K, p.P, p.Q, ys);
+    dyl = dyt.data();
+  }
+  // dx accumulates in a channels-last buffer when its own channels are not contiguous.
+  const bool dx_channels_last = p.x_strides[1] == 1;
+  std::vector<T> dxt(dx_channels_last ? 0 : static_cast<size_t>(p.N * p.H * p.W * p.C));
+  int64_t xs[4] = {p.x_strides[0], p.x_strides[1], p.x_strides[2], p.x_strides[3]};
+  T* dxl = dx;
+  if (!dx_channels_last) {
+    cpu::channels_last_strides(p.C, p.H, p.W, xs);
+    dxl = dxt.data();
+  }
+
+  // wk[g][k][j], j = (r, s, c), zero for j >= J: the GEMM's B rows.
+  std::vector<T> wk(static_cast<size_t>(G * Kg * Jp), T(0));
+  for (int64_t kk = 0; kk < p.K; ++kk) {
+    T* dst = wk.data() + kk * Jp;
+    for (int64_t r = 0; r < p.R; ++r)
+      for (int64_t s = 0; s < p.S; ++s) {
+        const T* src = w + kk * p.w_strides[0] + r * p.w_strides[2] + s * p.w_strides[3];
+        for (int64_t c = 0; c < Cg; ++c) *dst++ = src[c * p.w_strides[1]];
+      }
+  }
+
+  // Tasks: (group, block of whole images), at least a chunk of pixels per block.
+  const int64_t images = std::max<int64_t>(1, kChunkPixels / std::max<int64_t>(PQ, 1));
+  const int64_t blocks = cpu::ceil_div(p.N, images);
+  parallel_for(0, G * blocks, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<T> a(static_cast<size_t>(cpu::panel_count(kChunkPixels) * cpu::kPanelRows * Kg));
+    std::vector<T> col(static_cast<size_t>(kChunkPixels * Jp));
+    for (int64_t task = lo; task < hi; ++task) {
+      const int64_t g = task / blocks, n0 = (task % blocks) * images, n1 = std::min(p.N, n0 + images);
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t h = 0; h < p.H; ++h)
+          for (int64_t v = 0; v < p.W; ++v) {
+            T* px = dxl + n * xs[0] + h * xs[2] + v * xs[3] + g * Cg * xs[1];
+            for (int64_t c = 0; c < Cg; ++c) px[c * xs[1]] = T(0);
+          }
+      if (PQ == 0) continue;
+      const int64_t pix_end = n1 * PQ;
+      for (int64_t pix0 = n0 * PQ; pix0 < pix_end; pix0 += kChunkPixels) {
+        const int64_t count = std::min(kChunkPixels, pix_end - pix0);
+        // A: the chunk's dy pixels in panels of 6 rows (pack_panels' layout), rows past the end zero.
+        const int64_t panels = cpu::panel_count(count);
+        if (count % cpu::kPanelRows) std::fill(a.begin() + (panels - 1) * Kg * cpu::kPanelRows, a.end(), T(0));
+        for (int64_t m = 0; m < count; ++m) {
+          const int64_t pix = pix0 + m, n = pix / PQ, oh = (pix % PQ) / p.Q, ow = pix % p.Q;
+          const T* src = dyl + n * ys[0] + oh * ys[2] + ow * ys[3] + g * Kg;
+          T* dst = a.data() + (m / cpu::kPanelRows) * Kg * cpu::kPanelRows + m % cpu::kPanelRows;
+          for (int64_t k = 0; k < Kg; ++k) dst[k * cpu::kPanelRows] = src[k];
+        }
+        for (int64_t j0 = 0; j0 < Jp; j0 += kCols)
+          cpu::gemm_tile(count, Kg, a.data(), wk.data() + g * Kg * Jp + j0, Jp, col.data() + j0, Jp);
+        for (int64_t m = 0; m < count; ++m) {
+          const int64_t pix = pix0 + m, n = pix / PQ, oh = (pix % PQ) / p.Q, ow = pix % p.Q;
+          const T* src = col.data() + m * Jp;
+          for (int64_t r = 0; r < p.R; ++r) {
+            const int64_t h = oh * p.stride_h - p.pad_h + r * p.dilation_h;
+            if (h < 0 || h >= p.H) continue;
+            for (int64_t s = 0; s < p.S; ++s) {
+              const int64_t v = ow * p.stride_w - p.pad_w + s * p.dilation_w;
+              if (v < 0 || v >= p.W) continue;
+              T* px = dxl + n * xs[0] + h * xs[2] + v * xs[3] + g * Cg;
+              const T* seg = src + (r * p.S + s) * Cg;
+              for (int64_t c = 0; c < Cg; ++c) px[c] += seg[c];
+            }
+          }
+        }
+      }
+    }
+  });
+
+  if (!dx_channels_last) {
+    parallel_for(0, p.N * p.C, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t nc = lo; nc < hi; ++nc) {
+        const int64_t n = nc / p.C, c = nc % p.C;
+        T* plane = dx + n * p.x_strides[0] + c * p.x_strides[1];
+        const T* src = dxt.data() + n * xs[0] + c;
+        for (int64_t h = 0; h < p.H; ++h)
+          for (int64_t v = 0; v < p.W; ++v) plane[h * p.x_strides[2] + v * p.x_strides[3]] = src[h * xs[2] + v * xs[3]];
+      }
+    });
+  }
+}
+
+template void conv2d_dgrad_col2im_channels_last<float>(const Conv2dParams&, const float*, const float*, float*);
+template void conv2d_dgrad_col2im_channels_last<double>(const Conv2dParams&, const double*, const double*, double*);
+
+}  // namespace fastconv
