@@ -206,3 +206,20 @@ def test_backward_argument_checks():
         fc.avg_pool3d(X3, 2, divisor_override=0)
     with pytest.raises(TypeError):
         fc.avg_pool1d(X1, 2, divisor_override=2)
+
+
+@pytest.mark.parametrize("layout", ["NCDHW", "NDHWC"])
+def test_max_pool3d_nan_in_channel_blocks(layout):
+    """A NaN wins its windows in every channel block layout, with and without indices."""
+    rng = np.random.default_rng(47)
+    x = rng.standard_normal((1, 9, 4, 4, 4))
+    x[0, 5, 1, 2, 3] = np.nan
+    xs = store(x, layout, np.float32)
+    y, idx = fc.max_pool3d(xs, 2, layout=layout, return_indices=True)
+    y_only = fc.max_pool3d(xs, 2, layout=layout)
+    y, idx, y_only = (logical(a, layout) for a in (y, idx, y_only))
+    y_ref, idx_ref = ref.max_pool(x.astype(np.float32), 2)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(y_only, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)
+    assert np.isnan(y[0, 5, 0, 1, 1]) and idx[0, 5, 0, 1, 1] == (1 * 4 + 2) * 4 + 3
