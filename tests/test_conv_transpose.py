@@ -189,3 +189,13 @@ def test_bad_arguments(kwargs, exc, match):
         fc.conv_transpose2d(**args)
     with pytest.raises(exc, match=match):
         fc.conv_transpose2d_backward(np.zeros((2, 3, 7, 7), np.float32), **args)
+
+
+def test_zero_output_channels():
+    x = np.ones((2, 3, 5), np.float32)
+    w = np.zeros((3, 0, 3), np.float32)
+    y = fc.conv_transpose1d(x, w)
+    assert y.shape == (2, 0, 7)
+    dx, dw, _ = fc.conv_transpose1d_backward(y, x, w)
+    np.testing.assert_array_equal(dx, 0)
+    assert dw.shape == w.shape

@@ -270,7 +270,10 @@ def conv_transpose_backward(prob: ConvProblem, grad_output, needs_input_grad, fw
     if need_x:
         dx, dxl = prob.allocate(prob.x.shape, op)
         if dxl.size:
-            _conv_kernels.fprop(dyl, prob.w, None, dxl, *prob.kernel_args())
+            if c_out == 0:  # no output channels: nothing flows back
+                dxl[...] = 0
+            else:
+                _conv_kernels.fprop(dyl, prob.w, None, dxl, *prob.kernel_args())
     if need_w:
         dw, dwl = _layout.allocate_nd(prob.w.shape, prob.layout, prob.dtype, op)
         if dwl.size:
