@@ -17,7 +17,7 @@ from fastconv.testing import reference as ref
 
 ix = _C._conv_index
 
-TILES = ("128x128", "64x64", "128x32")
+TILES = ("128x128", "64x64", "128x32", "128x64")
 
 
 # ----------------------------------------------------------------------------- FastDivmod
@@ -247,8 +247,8 @@ def _plan(N, C, H, W, K, R, S, stride=1, pad=0, dil=1, groups=1):
 
 
 def test_plans_of_the_benchmark_cases():
-    p = _plan(64, 64, 56, 56, 64, 3, 3, 1, 1)  # resnet.3x3.56 at N x 8
-    assert p["fprop_tile"] == "128x128" and p["fprop_gemm"] == (64 * 56 * 56, 64, 576)
+    p = _plan(64, 64, 56, 56, 64, 3, 3, 1, 1)  # resnet.3x3.56 at N x 8: 64 output channels
+    assert p["fprop_tile"] == "128x64" and p["fprop_gemm"] == (64 * 56 * 56, 64, 576)
     assert p["wgrad_gemm"] == (64, 576, 64 * 56 * 56)
     assert p["wgrad_splits"] > 1
     assert p["wgrad_workspace_bytes"] == p["wgrad_splits"] * 64 * 576 * 4
@@ -261,6 +261,9 @@ def test_plans_of_the_benchmark_cases():
 
     p = _plan(64, 1, 28, 28, 32, 3, 3)  # seed.conv1: C = 1, K = 32
     assert p["fprop_tile"] == "128x32" and p["fprop_gemm"][2] == 9
+
+    p = _plan(64, 128, 28, 28, 128, 3, 3, 1, 1)  # resnet.3x3.28
+    assert p["fprop_tile"] == "128x128"
 
     p = _plan(1, 8, 4, 4, 8, 3, 3, 1, 1)  # tiny: no split
     assert p["wgrad_splits"] == 1 and p["wgrad_workspace_bytes"] == 0

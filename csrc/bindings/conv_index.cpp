@@ -56,7 +56,8 @@ GemmTile parse_tile(const std::string& name) {
   if (name == "128x128") return GemmTile::t128x128;
   if (name == "64x64") return GemmTile::t64x64;
   if (name == "128x32") return GemmTile::t128x32;
-  throw py::value_error("unknown tile '" + name + "' (128x128, 64x64, 128x32)");
+  if (name == "128x64") return GemmTile::t128x64;
+  throw py::value_error("unknown tile '" + name + "' (128x128, 64x64, 128x32, 128x64)");
 }
 
 std::string tile_name(GemmTile t) {
@@ -174,7 +175,7 @@ void register_conv_index(py::module_& parent) {
   });
   m.def("tile_shapes", []() {
     py::list out;
-    for (GemmTile t : {GemmTile::t128x128, GemmTile::t64x64, GemmTile::t128x32}) {
+    for (GemmTile t : {GemmTile::t128x128, GemmTile::t64x64, GemmTile::t128x32, GemmTile::t128x64}) {
       const GemmTileShape s = gemm_tile_shape(t);
       out.append(py::make_tuple(tile_name(t), s.bm, s.bn, s.bk));
     }

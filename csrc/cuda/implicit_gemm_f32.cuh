@@ -47,6 +47,7 @@ struct ImplicitGemmConfig {
 using Config128x128 = ImplicitGemmConfig<128, 128, 8, 3, 2>;
 using Config64x64 = ImplicitGemmConfig<64, 64, 8, 4, 4>;
 using Config128x32 = ImplicitGemmConfig<128, 32, 8, 4, 4>;
+using Config128x64 = ImplicitGemmConfig<128, 64, 8, 4, 3>;
 
 __device__ __forceinline__ void cp_async_f32(float* smem, const float* gmem, bool pred) {
   const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
@@ -197,6 +198,7 @@ constexpr bool config_matches(conv_index::GemmTile t) {
 static_assert(config_matches<Config128x128>(conv_index::GemmTile::t128x128), "tile shapes");
 static_assert(config_matches<Config64x64>(conv_index::GemmTile::t64x64), "tile shapes");
 static_assert(config_matches<Config128x32>(conv_index::GemmTile::t128x32), "tile shapes");
+static_assert(config_matches<Config128x64>(conv_index::GemmTile::t128x64), "tile shapes");
 
 template <bool A_ALONG_K, bool B_ALONG_K, class Gather, class Epilogue>
 void launch_implicit_gemm_tile(conv_index::GemmTile tile, const Gather& gather, const float* a, const float* b,
@@ -211,6 +213,9 @@ void launch_implicit_gemm_tile(conv_index::GemmTile tile, const Gather& gather, 
       break;
     case conv_index::GemmTile::t128x32:
       launch_implicit_gemm<Config128x32, A_ALONG_K, B_ALONG_K>(gather, a, b, epilogue, groups, splits, stream, what);
+      break;
+    case conv_index::GemmTile::t128x64:
+      launch_implicit_gemm<Config128x64, A_ALONG_K, B_ALONG_K>(gather, a, b, epilogue, groups, splits, stream, what);
       break;
   }
 }

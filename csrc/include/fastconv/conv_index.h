@@ -397,7 +397,7 @@ inline Conv2dWgradGather make_wgrad_gather(const Conv2dParams& p) {
 // threads of a CTA are (bm/8) x (bn/8). The choice never changes results: each output element is
 // accumulated by one thread over its reduction range in increasing k, whatever the tile.
 
-enum class GemmTile : int { t128x128 = 0, t64x64 = 1, t128x32 = 2 };
+enum class GemmTile : int { t128x128 = 0, t64x64 = 1, t128x32 = 2, t128x64 = 3 };
 
 struct GemmTileShape {
   int32_t bm, bn, bk;
@@ -406,7 +406,8 @@ struct GemmTileShape {
 FASTCONV_HOST_DEVICE constexpr GemmTileShape gemm_tile_shape(GemmTile t) {
   return t == GemmTile::t128x128 ? GemmTileShape{128, 128, 8}
          : t == GemmTile::t64x64 ? GemmTileShape{64, 64, 8}
-                                 : GemmTileShape{128, 32, 8};
+         : t == GemmTile::t128x64 ? GemmTileShape{128, 64, 8}
+                                  : GemmTileShape{128, 32, 8};
 }
 
 // The SM count the heuristics aim at (H100 SXM: 132). A constant rather than a device query so that
@@ -415,9 +416,13 @@ constexpr int64_t kTargetCtas = 132;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Narrow N (few output channels: a C = 1 first layer, a stem, a 64-channel ResNet stage) takes a
+// tile no wider than N, so that no column of the CTA idles; otherwise the largest tile that still
+// gives every SM a CTA.
 inline GemmTile choose_gemm_tile(int64_t gemm_m, int64_t gemm_n, int64_t groups) {
-  // Narrow N (few output channels, e.g. a stem or C = 1 first layer): 128x32 wastes no columns.
   if (gemm_n <= 32) return GemmTile::t128x32;
+  if (gemm_n <= 64)
+    return groups * ceil_div(gemm_m, 128) >= kTargetCtas ? GemmTile::t128x64 : GemmTile::t64x64;
   const int64_t big = groups * ceil_div(gemm_m, 128) * ceil_div(gemm_n, 128);
   return big >= kTargetCtas ? GemmTile::t128x128 : GemmTile::t64x64;
 }
