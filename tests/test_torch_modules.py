@@ -178,3 +178,17 @@ def test_small_cnn_trains_with_fastconv_modules():
     x = torch.randn(8, 3, 8, 8, dtype=torch.float64)
     target = torch.randint(0, 4, (8,))
     assert _train(model, 4, x, target) == pytest.approx(_train(ref, 4, x, target), rel=1e-10)
+
+
+def test_converted_model_pickles_and_loads_stock_state_dicts(tmp_path):
+    torch.manual_seed(0)
+    stock = SmallCNN()
+    model = SmallCNN()
+    fct.convert(model)
+    model.load_state_dict(stock.state_dict())
+    x = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(model(x), stock(x), rtol=1e-5, atol=1e-5)
+    torch.save(model, tmp_path / "model.pt")
+    loaded = torch.load(tmp_path / "model.pt", weights_only=False)
+    assert type(loaded.conv1) is fct.Conv2d and type(loaded.pool2) is fct.AvgPool2d
+    assert torch.equal(loaded(x), model(x))

@@ -277,3 +277,14 @@ def test_contiguous_input_stays_nchw(monkeypatch):
     y = fct.conv2d(x, torch.randn(2, 3, 3, 3))
     assert y.is_contiguous()
     assert fprop.calls[0][0] == (x.data_ptr(), x.stride(), (1, 3, 5, 5))
+
+
+def test_empty_batch():
+    x = torch.randn(0, 3, 8, 8, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, requires_grad=True)
+    y = fct.conv2d(x, w, None, 1, 1)
+    assert y.shape == (0, 4, 8, 8)
+    y.sum().backward()
+    assert x.grad.shape == x.shape and torch.equal(w.grad, torch.zeros_like(w))
+    torch.library.opcheck(ops.conv2d, (x, w, None, [1, 1], [1, 1], [1, 1], 1))
+    torch.library.opcheck(ops.max_pool2d, (x, [2, 2], [2, 2], [0, 0], [1, 1], False))
