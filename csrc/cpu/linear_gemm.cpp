@@ -37,6 +37,14 @@ void linear_gemm(int64_t M, int64_t J, int64_t Nc, MatrixView<T> A, MatrixView<T
       T* dst = a_packed.data() + panel * J * kPanelRows;
       const int64_t m0 = panel * kPanelRows;
       const int64_t rows = std::min(kPanelRows, M - m0);
+      if (rows == kPanelRows && A.cs == 1) {
+        // Row-major A (the input x): six contiguous rows interleaved, unit strides known to the compiler.
+        const T* r[kPanelRows];
+        for (int64_t i = 0; i < kPanelRows; ++i) r[i] = A.data + (m0 + i) * A.rs;
+        for (int64_t j = 0; j < J; ++j)
+          for (int64_t i = 0; i < kPanelRows; ++i) dst[j * kPanelRows + i] = r[i][j];
+        continue;
+      }
       for (int64_t j = 0; j < J; ++j) {
         for (int64_t i = 0; i < rows; ++i) dst[j * kPanelRows + i] = A(m0 + i, j);
         for (int64_t i = rows; i < kPanelRows; ++i) dst[j * kPanelRows + i] = T(0);
