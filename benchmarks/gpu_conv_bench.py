@@ -133,7 +133,8 @@ def main(argv=None) -> int:
                     diff = (a_logical.double() - b.double()).abs().max().item()
                     scale = max(1.0, b.double().abs().max().item())
                     L = {"fprop": (C // g) * k * k, "dgrad": (K // g) * k * k, "wgrad": N * P * P}[ps]
-                    tol = 8 * np.finfo(np.float32).eps * math.sqrt(L) * scale
+                    # two fp32 results of different summation orders (cuDNN may pick Winograd or FFT)
+                    tol = 32 * np.finfo(np.float32).eps * math.sqrt(L) * scale
                     row["max_abs_err"] = diff
                     row["valid"] = bool(diff <= tol)
                     again = ours[ps]()
