@@ -26,11 +26,10 @@ void conv2d_dgrad_col2im(const Conv2dParams& p, const T* dy, const T* w, T* dx) 
   // Per group: rows (c, r, s), columns k, in GEMM panels.
   const int64_t group_stride = cpu::panel_count(M) * cpu::kPanelRows * Kg;
   std::vector<T> wt(static_cast<size_t>(G * group_stride));
+  const std::vector<int64_t> w_at = cpu::filter_offsets(p);
   for (int64_t g = 0; g < G; ++g)
-    cpu::pack_panels<T>(M, Kg, [&](int64_t m, int64_t k) {
-      const int64_t c = m / RS, r = (m / p.S) % p.R, s = m % p.S;
-      return w[(g * Kg + k) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
-    }, wt.data() + g * group_stride);
+    cpu::pack_panels<T>(M, Kg, [&](int64_t m, int64_t k) { return w[(g * Kg + k) * p.w_strides[0] + w_at[m]]; },
+                        wt.data() + g * group_stride);
 
   const int64_t tiles = cpu::ceil_div(PQ, TP);
   parallel_for(0, p.N * G, 1, [&](int64_t lo, int64_t hi) {

@@ -72,12 +72,15 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
   std::vector<T> wt(static_cast<size_t>(G * weights_per_group));
   for (int64_t g = 0; g < G; ++g)
     for (const Phase& ph : phases) {
-      const int64_t nr = ph.r.size(), ns = ph.s.size();
       if (ph.J == 0) continue;
-      cpu::pack_panels<T>(Cg, ph.J, [&](int64_t c, int64_t j) {
-        const int64_t k = j / (nr * ns), r = ph.r[(j / ns) % nr], s = ph.s[j % ns];
-        return w[(g * Kg + k) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
-      }, wt.data() + g * weights_per_group + ph.weight_offset);
+      // Offsets in w of the columns j = (k, r, s) of the phase.
+      std::vector<int64_t> at;
+      for (int64_t k = 0; k < Kg; ++k)
+        for (int64_t r : ph.r)
+          for (int64_t s : ph.s) at.push_back(k * p.w_strides[0] + r * p.w_strides[2] + s * p.w_strides[3]);
+      const T* wg = w + g * Kg * p.w_strides[0];
+      cpu::pack_panels<T>(Cg, ph.J, [&](int64_t c, int64_t j) { return wg[c * p.w_strides[1] + at[j]]; },
+                          wt.data() + g * weights_per_group + ph.weight_offset);
     }
 
   // Tasks: for each group, the phases' tiles one after another.

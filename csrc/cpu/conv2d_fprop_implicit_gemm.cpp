@@ -32,11 +32,10 @@ void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const T* x, const T* w, c
   // Packed weights per group: rows k, columns j = (c, r, s), in GEMM panels.
   const int64_t group_stride = cpu::panel_count(Kg) * cpu::kPanelRows * J;
   std::vector<T> wp(static_cast<size_t>(G * group_stride));
+  const std::vector<int64_t> w_at = cpu::filter_offsets(p);
   for (int64_t g = 0; g < G; ++g)
-    cpu::pack_panels<T>(Kg, J, [&](int64_t k, int64_t j) {
-      const int64_t c = j / RS, r = (j / p.S) % p.R, s = j % p.S;
-      return w[(g * Kg + k) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
-    }, wp.data() + g * group_stride);
+    cpu::pack_panels<T>(Kg, J, [&](int64_t k, int64_t j) { return w[(g * Kg + k) * p.w_strides[0] + w_at[j]]; },
+                        wp.data() + g * group_stride);
 
   // A task gathers kSpan pixels at once (longer contiguous reads per channel plane than one GEMM
   // tile would make) and runs the tile GEMM on each kTilePixels-wide slice of them.

@@ -31,6 +31,17 @@ inline std::vector<int64_t> stride_phase_taps(int64_t phase, int64_t R, int64_t 
 }
 
 // Consecutive pixels of one grid row: tile positions [t0, t0 + len) are pixels (n, row, col0 + i).
+// Offsets in w of the columns j = (c, r, s) of a filter, c slowest: computed once per call so
+// that packing loops over (k, j) do no divisions.
+inline std::vector<int64_t> filter_offsets(const Conv2dParams& p) {
+  std::vector<int64_t> at;
+  at.reserve(static_cast<size_t>(p.C_per_group() * p.R * p.S));
+  for (int64_t c = 0; c < p.C_per_group(); ++c)
+    for (int64_t r = 0; r < p.R; ++r)
+      for (int64_t s = 0; s < p.S; ++s) at.push_back(c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]);
+  return at;
+}
+
 // Copy of a few dozen values (a pixel's channels): fixed-size blocks that compile to vector moves,
 // where std::copy would pay a library call per pixel.
 template <typename T>
