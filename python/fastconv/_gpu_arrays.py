@@ -26,6 +26,7 @@ CuPy and PyTorch are imported only when a GPU array from them (or needing them) 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -103,10 +104,12 @@ def on_gpu(op: str, **arrays: Any) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=None)
 def _cuda_built() -> bool:
     return bool(_C.native_build_info()["cuda"])
 
 
+@functools.lru_cache(maxsize=None)
 def _device_count() -> int:
     return int(_C.cuda_device_count())
 
