@@ -30,12 +30,13 @@ T_SANITIZER=${T_SANITIZER:-90}; T_BENCH=${T_BENCH:-150}; T_CONV_BENCH=${T_CONV_B
 elapsed() { echo $(( $(date +%s) - start )); }
 note() { echo "[gpu_check $(elapsed)s] $*"; }
 
-# run NAME LIMIT CMD...: runs CMD under `timeout`, output to $OUT/NAME.log (and the terminal).
+# run NAME LIMIT CMD...: runs CMD under `timeout`, output appended to $OUT/${LOG:-NAME}.log (and the
+# terminal). At most 8 files come back from a lent GPU machine's $OUT, so some steps share a log.
 run() {
   local name=$1 limit=$2; shift 2
   note "== $name (limit ${limit}s): $*"
   local t0; t0=$(date +%s)
-  timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
+  timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$OUT/${LOG:-$name}.log"
   local rc=${PIPESTATUS[0]}
   local took=$(( $(date +%s) - t0 ))
   local status=ok
@@ -69,9 +70,10 @@ if ! command -v nvcc >/dev/null; then
   for d in /usr/local/cuda/bin /usr/local/bin; do [ -x "$d/nvcc" ] && export PATH="$d:$PATH" && break; done
 fi
 note "OUT=$OUT"
+rm -f "$OUT"/*.log "$OUT/summary.txt" "$OUT/gpu_bench.json"
 { uname -a; "$PYTHON" --version; command -v nvcc && nvcc --version | tail -2; cmake --version | head -1
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1; } > "$OUT/machine.log" 2>&1
-cat "$OUT/machine.log"
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1; } > "$OUT/build_info.log" 2>&1
+cat "$OUT/build_info.log"
 GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 if [ -z "$GPU_NAME" ]; then
   note "NO GPU: nvidia-smi finds no device; running the CPU-possible steps only, then exiting 3"
@@ -112,7 +114,7 @@ if [ -z "$SANITIZER" ]; then
   summary+=("$(printf '%-22s %-12s' sanitizer "MISSING")"); failed=1
 else
   for tool in memcheck racecheck; do
-    run "sanitizer_$tool" "$T_SANITIZER" "$SANITIZER" --tool "$tool" --error-exitcode 9 \
+    LOG=sanitizer run "sanitizer_$tool" "$T_SANITIZER" "$SANITIZER" --tool "$tool" --error-exitcode 9 \
       "$PYTHON" benchmarks/gpu_sanitize.py || failed=1
     run "sanitizer_conv_$tool" "$T_SANITIZER" "$SANITIZER" --tool "$tool" --error-exitcode 9 \
       "$PYTHON" benchmarks/gpu_conv_sanitize.py $([ "$tool" = racecheck ] && echo --quick) || failed=1
