@@ -1,6 +1,8 @@
 """torch.ops.fastconv: values against torch.nn.functional, gradcheck, opcheck, channels-last without
 copies, refusals (double backward, bad arguments, GPU tensors without a GPU path)."""
 
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -288,3 +290,12 @@ def test_empty_batch():
     assert x.grad.shape == x.shape and torch.equal(w.grad, torch.zeros_like(w))
     torch.library.opcheck(ops.conv2d, (x, w, None, [1, 1], [1, 1], [1, 1], 1))
     torch.library.opcheck(ops.max_pool2d, (x, [2, 2], [2, 2], [0, 0], [1, 1], False))
+
+
+def test_fastconv_alone_never_imports_torch():
+    code = ("import sys, numpy as np, fastconv as fc\n"
+            "x = np.ones((1, 3, 6, 6), np.float32); w = np.ones((2, 3, 3, 3), np.float32)\n"
+            "y = fc.conv2d(x, w); fc.conv2d_backward(y, x, w); fc.max_pool2d(x, 2); fc.avg_pool2d(x, 2)\n"
+            "assert 'torch' not in sys.modules, 'fastconv imported torch'\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=os.path.dirname(os.path.abspath(__file__)))
