@@ -199,3 +199,32 @@ def test_zero_output_channels():
     dx, dw, _ = fc.conv_transpose1d_backward(y, x, w)
     np.testing.assert_array_equal(dx, 0)
     assert dw.shape == w.shape
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_parameters_vs_reference(seed):
+    """Random strides, paddings, dilations, output paddings, groups and layouts (1-D and 2-D)."""
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(8):
+        dims = int(rng.integers(1, 3))
+        groups = int(rng.integers(1, 4))
+        cin, cog = groups * int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        taps = tuple(int(v) for v in rng.integers(1, 5, dims))
+        stride = tuple(int(v) for v in rng.integers(1, 4, dims))
+        dilation = tuple(int(v) for v in rng.integers(1, 4, dims))
+        out_pad = tuple(int(rng.integers(0, max(s, d))) for s, d in zip(stride, dilation))
+        spatial = tuple(int(v) for v in rng.integers(1, 7, dims))
+        pad = tuple(int(rng.integers(0, (t - 1) * d // 2 + 1)) for t, d in zip(taps, dilation))
+        kw = dict(stride=stride, padding=pad, output_padding=out_pad, groups=groups, dilation=dilation)
+        layout = layouts(dims)[int(rng.integers(0, 2))]
+        case = (int(rng.integers(1, 3)), cin, spatial, cog, taps, kw)
+        x, w, b = _problem(rng, case, layout, np.float64)
+        y = FWD[dims](x, w, b, layout=layout, **kw)
+        y_ref = ref.conv_transpose(logical(x, layout), logical(w, layout), b, **kw)
+        assert_close(logical(y, layout), y_ref, cin * int(np.prod(taps)), np.float64)
+        dy = rng.standard_normal(y.shape)
+        dx, dw, db = BWD[dims](dy, x, w, b, layout=layout, **kw)
+        lhs = float(np.vdot(FWD[dims](x, w, None, layout=layout, **kw), dy))
+        assert abs(lhs - float(np.vdot(x, dx))) <= 1e-10 * max(1.0, abs(lhs))
+        assert abs(lhs - float(np.vdot(w, dw))) <= 1e-10 * max(1.0, abs(lhs))
+        assert_close(db, ref.conv_bgrad(logical(dy, layout)), dy.size, np.float64)
