@@ -81,6 +81,31 @@ def semantics(keras, data, seeds, epochs):
     return rows
 
 
+def controlled(keras, data, seeds, epochs):
+    """Both frameworks from Keras's initial weights (set_weights) on the same batches: each epoch one
+    permutation from a seeded NumPy generator, fed to both with shuffle=False."""
+    (x_train, y_train), (x_test, y_test) = data
+    rows = {}
+    for logits in (False, True):
+        k_acc, f_acc = [], []
+        for seed in seeds:
+            keras.utils.set_random_seed(seed)
+            k_model = keras_seed_model(keras, logits)
+            f_model = fastconv_seed_model(logits)
+            f_model.set_weights(k_model.get_weights())
+            rng = np.random.default_rng(1000 + seed)
+            for _ in range(epochs):
+                order = rng.permutation(len(x_train))
+                k_model.fit(x_train[order], y_train[order], batch_size=32, epochs=1, shuffle=False, verbose=0)
+                f_model.fit(x_train[order], y_train[order], batch_size=32, epochs=1, shuffle=False, verbose=0)
+            k_acc.append(k_model.evaluate(x_test, y_test, verbose=0)[1])
+            f_acc.append(f_model.evaluate(x_test, y_test, verbose=0)[1])
+            print(f"  controlled {'logits ' if logits else 'verbatim'} seed {seed}: Keras {k_acc[-1]:.4f}, fastconv "
+                  f"{f_acc[-1]:.4f}", file=sys.stderr, flush=True)
+        rows[logits] = (k_acc, f_acc)
+    return rows
+
+
 def timing(keras, torch, data, epochs, threads, clock):
     """Seconds per epoch, interleaved: fastconv, torch, Keras, fastconv, ...; the first epoch of each is
     warm-up and dropped."""
@@ -121,6 +146,8 @@ def main():
     ap.add_argument("--cpu-time", action="store_true", help="also time at one thread in process CPU time")
     ap.add_argument("--skip-semantics", action="store_true")
     ap.add_argument("--skip-timing", action="store_true")
+    ap.add_argument("--controlled", action="store_true",
+                    help="also train both from Keras's initial weights on the same batch order (seeds as --seeds)")
     args = ap.parse_args()
 
     import keras
@@ -165,6 +192,15 @@ def main():
             print(f"\n{'logits' if logits else 'verbatim'}: fastconv median - Keras median = {diff:+.4f} "
                   f"({'within' if abs(diff) <= 0.03 else 'outside'} 0.03)")
 
+    if args.controlled:
+        seeds = list(range(args.seeds))
+        rows = controlled(keras, data, seeds, args.epochs)
+        print(f"\n## Same initial weights (Keras's) and same batch order, {args.epochs} epochs, seeds {seeds}\n")
+        print("| variant | Keras test accuracy | fastconv test accuracy | medians (Keras, fastconv) |\n|---|---|---|---|")
+        for logits, (k_acc, f_acc) in rows.items():
+            print(f"| {'logits' if logits else 'verbatim'} | {', '.join(f'{a:.4f}' for a in k_acc)} | "
+                  f"{', '.join(f'{a:.4f}' for a in f_acc)} | {statistics.median(k_acc):.4f}, "
+                  f"{statistics.median(f_acc):.4f} |")
     if args.skip_timing:
         return
     print(f"\n## Seconds per epoch (1,400 images, batch 32, logits variant), interleaved, medians of "
