@@ -139,6 +139,38 @@ def test_save_load_round_trip(tmp_path, digits):
         np.testing.assert_array_equal(a, b)
 
 
+def test_save_load_every_layer_kind(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((12, 9, 8, 2), dtype=np.float32)
+    y = rng.integers(0, 4, 12)
+    model = models.Sequential([
+        layers.InputLayer(shape=(9, 8, 2)),
+        layers.Conv2D(3, 3, strides=2, padding="same", use_bias=False, activation="tanh"),
+        layers.AveragePooling2D(2, strides=1, padding="same"),
+        layers.ReLU(),
+        layers.Conv2D(4, (2, 1), dilation_rate=(1, 1), kernel_initializer="he_uniform"),
+        layers.MaxPooling2D((2, 2), padding="same"),
+        layers.Dropout(0.25, seed=1),
+        layers.GlobalAveragePooling2D(),
+        layers.Dense(6, activation="sigmoid"),
+        layers.Dense(4),
+        layers.Activation("softmax"),
+    ], name="every_kind")
+    model.compile(optimizer=optimizers.SGD(0.1, momentum=0.9, nesterov=True), loss="sparse_categorical_crossentropy",
+                  metrics=["sparse_categorical_accuracy"])
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    model.save(tmp_path / "every.model")
+    loaded = models.load_model(tmp_path / "every.model")
+    assert loaded.name == "every_kind"
+    assert [type(layer).__name__ for layer in loaded.layers] == [type(layer).__name__ for layer in model.layers]
+    assert [layer.get_config() for layer in loaded.layers] == [layer.get_config() for layer in model.layers]
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert isinstance(loaded.optimizer, optimizers.SGD) and loaded.optimizer.nesterov
+    assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
+    uncompiled = models.load_model(tmp_path / "every.model", compile=False)
+    assert not uncompiled.compiled
+
+
 def test_load_refuses_other_files(tmp_path):
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=np.zeros(3))
