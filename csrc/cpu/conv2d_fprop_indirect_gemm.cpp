@@ -43,11 +43,18 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
                   w[(g * Kg + k0 + n) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
     }
   });
-  const std::vector<T> zeros(static_cast<size_t>(Cg), T(0));
+  // Few channels (the first layer: C = 1 or 3) and pixels stored back to back: the S taps of a filter
+  // row read S * C consecutive values, so one pointer per filter row serves as a "tap" of S * C
+  // channels (the packed filters' order (r, s, c) is unchanged: the same sums in the same order).
+  // A row that overhangs the image's left or right edge is copied with zeros into `edges`.
+  const bool row_taps = Cg < 16 && p.S > 1 && p.dilation_w == 1 && G == 1 && xs[3] == Cg;
+  const int64_t kernel_taps = row_taps ? p.R : taps, kernel_channels = row_taps ? p.S * Cg : Cg;
+  const std::vector<T> zeros(static_cast<size_t>(kernel_channels), T(0));
 
   const int64_t block_pixels = kBlockTiles * kMR, blocks = cpu::ceil_div(NPQ, block_pixels);
   parallel_for(0, G * blocks, 1, [&](int64_t lo, int64_t hi) {
     std::vector<const T*> ptrs(static_cast<size_t>(kBlockTiles * taps * kMR));
+    std::vector<T> edges(row_taps ? static_cast<size_t>(block_pixels * p.R * kernel_channels) : 0);
     std::vector<int64_t> out_offset(block_pixels);
     // The block's outputs for one block of output channels: C tiles of kMR pixels x kNR channels.
     std::vector<T> out(static_cast<size_t>(block_pixels * kNR));
@@ -57,14 +64,32 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
       // ptrs[(tile * taps + tap) * 6 + i]; rows past the block's end read zeros (never stored).
       for (int64_t t = 0; t < tiles * kMR; ++t) {
         const int64_t tile = t / kMR, i = t % kMR;
-        const T** row = ptrs.data() + tile * taps * kMR + i;
+        const T** row = ptrs.data() + tile * kernel_taps * kMR + i;
         if (t >= count) {
-          for (int64_t tap = 0; tap < taps; ++tap) row[tap * kMR] = zeros.data();
+          for (int64_t tap = 0; tap < kernel_taps; ++tap) row[tap * kMR] = zeros.data();
           continue;
         }
         const int64_t pix = pix0 + t, n = pix / PQ, oh = (pix % PQ) / p.Q, ow = pix % p.Q;
         out_offset[t] = n * ys[0] + oh * ys[2] + ow * ys[3];
         const T* image = x + n * xs[0] + g * Cg;
+        if (row_taps) {
+          const int64_t v0 = ow * p.stride_w - p.pad_w;
+          for (int64_t r = 0; r < p.R; ++r) {
+            const int64_t h = oh * p.stride_h - p.pad_h + r * p.dilation_h;
+            const T* src = zeros.data();
+            if (h >= 0 && h < p.H && v0 >= 0 && v0 + p.S <= p.W) {
+              src = image + h * xs[2] + v0 * xs[3];
+            } else if (h >= 0 && h < p.H && v0 + p.S > 0 && v0 < p.W) {
+              T* edge = edges.data() + (t * p.R + r) * kernel_channels;
+              for (int64_t s = 0; s < p.S; ++s)
+                for (int64_t c = 0; c < Cg; ++c)
+                  edge[s * Cg + c] = (v0 + s >= 0 && v0 + s < p.W) ? image[h * xs[2] + (v0 + s) * xs[3] + c] : T(0);
+              src = edge;
+            }
+            row[r * kMR] = src;
+          }
+          continue;
+        }
         for (int64_t r = 0; r < p.R; ++r) {
           const int64_t h = oh * p.stride_h - p.pad_h + r * p.dilation_h;
           for (int64_t s = 0; s < p.S; ++s) {
@@ -79,7 +104,8 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
         const T* B = Bp.data() + (g * k_blocks + kb) * b_stride;
         for (int64_t tile = 0; tile < tiles; ++tile) {
           const int64_t rows = std::min(kMR, count - tile * kMR);
-          cpu::igemm_6x64(rows, nk, taps, Cg, ptrs.data() + tile * taps * kMR, B, out.data() + tile * kMR * kNR, kNR);
+          cpu::igemm_6x64(rows, nk, kernel_taps, kernel_channels, ptrs.data() + tile * kernel_taps * kMR, B,
+                          out.data() + tile * kMR * kNR, kNR);
         }
         T* yk = y + (g * Kg + k0) * ys[1];
         const T* bias = b ? b + (g * Kg + k0) * p.b_stride : nullptr;
