@@ -23,6 +23,13 @@ inline DType dtype_of(const py::array& a, const char* name) {
   throw py::type_error(std::string(name) + ": expected float32 or float64, got " + std::string(py::str(a.dtype())));
 }
 
+// Calls fn(float{}) or fn(double{}) for the array's dtype, so one generic lambda serves both.
+template <typename Fn>
+void dispatch(DType dt, Fn&& fn) {
+  if (dt == DType::f32) fn(float{});
+  else fn(double{});
+}
+
 // Element strides of a 4-D (or `ndim`-D) array; throws when a stride is not a whole number of elements.
 template <int NDIM>
 inline void element_strides(const py::array& a, const char* name, int64_t out[NDIM]) {

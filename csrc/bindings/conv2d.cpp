@@ -51,12 +51,6 @@ Conv2dParams make_params(const py::array& x, const py::array& w, const py::array
   return p;
 }
 
-template <typename Fn>
-void dispatch(DType dt, Fn&& fn) {
-  if (dt == DType::f32) fn(float{});
-  else fn(double{});
-}
-
 void fprop(const py::array& x, const py::array& w, const std::optional<py::array>& b, py::array y, Pair stride,
            Pair padding, Pair dilation, int64_t groups, const std::string& algorithm) {
   require_same_dtype(x, w, "input", "weight");

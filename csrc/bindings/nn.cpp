@@ -18,12 +18,6 @@ namespace bindings {
 
 namespace {
 
-template <typename Fn>
-void dispatch(DType dt, Fn&& fn) {
-  if (dt == DType::f32) fn(float{});
-  else fn(double{});
-}
-
 template <typename T>
 MatrixView<T> matrix(const py::array& a, const char* name) {
   int64_t s[2];

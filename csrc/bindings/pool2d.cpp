@@ -65,12 +65,6 @@ void require_same_shape(const char* op, const py::array& a, const char* name_a, 
                           name_b + " " + shape_str(b));
 }
 
-template <typename Fn>
-void dispatch(DType dt, Fn&& fn) {
-  if (dt == DType::f32) fn(float{});
-  else fn(double{});
-}
-
 void max_fprop(const py::array& x, py::array y, std::optional<py::array> indices, Pair kernel, Pair stride,
                Pair padding, Pair dilation) {
   const char* op = "max_pool2d";

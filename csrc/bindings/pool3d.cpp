@@ -54,12 +54,6 @@ void set_dx(const char* op, const py::array& dx, const py::array& x, int64_t out
     if (dx.shape(i) != x.shape(i)) throw py::value_error(std::string(op) + ": grad_input must have the input's shape");
 }
 
-template <typename Fn>
-void dispatch(DType dt, Fn&& fn) {
-  if (dt == DType::f32) fn(float{});
-  else fn(double{});
-}
-
 // Forward of a max pool (windowed or adaptive): y and optional indices from x.
 template <typename Kernel>
 void max_forward(const char* op, bool adaptive, const py::array& x, py::array y, std::optional<py::array> indices,

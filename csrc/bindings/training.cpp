@@ -19,12 +19,6 @@ namespace bindings {
 
 namespace {
 
-template <typename Fn>
-void dispatch(DType dt, Fn&& fn) {
-  if (dt == DType::f32) fn(float{});
-  else fn(double{});
-}
-
 void require_c_contiguous(const py::array& a, const std::string& name, int64_t size) {
   if (!(a.flags() & py::array::c_style)) throw py::value_error(name + ": must be C-contiguous");
   if (a.size() != size)
