@@ -13,6 +13,7 @@
 #include "conv2d_algorithms.h"
 #include "conv2d_tiles.h"
 #include "parallel.h"
+#include "scratch.h"
 
 namespace fastconv {
 
@@ -41,14 +42,14 @@ void zero_phase(const Conv2dParams& p, int64_t a, int64_t b, int64_t rows, int64
 template <typename T>
 void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
-  std::vector<T> dyt;
+  std::unique_ptr<T[]> dyt;
   const T* dyl = dy;
   int64_t ys[4] = {p.y_strides[0], p.y_strides[1], p.y_strides[2], p.y_strides[3]};
   if (ys[1] != 1) {
-    dyt.resize(static_cast<size_t>(p.N * p.K * p.P * p.Q));
-    cpu::copy_to_channels_last(dy, p.N, p.K, p.P, p.Q, p.y_strides, dyt.data());
+    dyt = cpu::scratch<T>(p.N * p.K * p.P * p.Q);
+    cpu::copy_to_channels_last(dy, p.N, p.K, p.P, p.Q, p.y_strides, dyt.get());
     cpu::channels_last_strides(p.K, p.P, p.Q, ys);
-    dyl = dyt.data();
+    dyl = dyt.get();
   }
   const int64_t* xs = p.x_strides;
   for (int64_t a = 0; a < std::min(p.stride_h, p.H); ++a)

@@ -16,6 +16,7 @@
 #include "conv2d_algorithms.h"
 #include "conv2d_tiles.h"
 #include "parallel.h"
+#include "scratch.h"
 
 namespace fastconv {
 
@@ -38,14 +39,14 @@ void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const
   if (p.N == 0 || p.C == 0 || p.H == 0 || p.W == 0) return;
 
   // dy with contiguous channels (copied once if it is not).
-  std::vector<T> dyt;
+  std::unique_ptr<T[]> dyt;
   const T* dyl = dy;
   int64_t ys[4] = {p.y_strides[0], p.y_strides[1], p.y_strides[2], p.y_strides[3]};
   if (ys[1] != 1) {
-    dyt.resize(static_cast<size_t>(p.N * p.K * PQ));
-    cpu::copy_to_channels_last(dy, p.N, p.K, p.P, p.Q, p.y_strides, dyt.data());
+    dyt = cpu::scratch<T>(p.N * p.K * PQ);
+    cpu::copy_to_channels_last(dy, p.N, p.K, p.P, p.Q, p.y_strides, dyt.get());
     cpu::channels_last_strides(p.K, p.P, p.Q, ys);
-    dyl = dyt.data();
+    dyl = dyt.get();
   }
   // dx accumulates in a channels-last buffer when its own channels are not contiguous.
   const bool dx_channels_last = p.x_strides[1] == 1;

@@ -8,6 +8,7 @@
 #include "conv2d_tiles.h"
 #include "conv2d_algorithms.h"
 #include "parallel.h"
+#include "scratch.h"
 
 namespace fastconv {
 
@@ -22,11 +23,11 @@ void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const T* x, const T* w, c
   // size of x, not of a patch matrix) costs less than gathering each tap's patch rows tile by tile.
   // (A 1x1 filter's patch rows are x's own rows, copied contiguously: no gain there.)
   if (Cg >= 16 && RS > 1) {
-    std::vector<T> xt(static_cast<size_t>(p.N * p.H * p.W * p.C));
-    cpu::copy_to_channels_last(x, p.N, p.C, p.H, p.W, p.x_strides, xt.data());
+    const auto xt = cpu::scratch<T>(p.N * p.H * p.W * p.C);
+    cpu::copy_to_channels_last(x, p.N, p.C, p.H, p.W, p.x_strides, xt.get());
     Conv2dParams q = p;
     cpu::channels_last_strides(p.C, p.H, p.W, q.x_strides);
-    return conv2d_fprop_indirect_gemm(q, xt.data(), w, b, y);
+    return conv2d_fprop_indirect_gemm(q, xt.get(), w, b, y);
   }
 
   // Packed weights per group: rows k, columns j = (c, r, s), in GEMM panels.

@@ -9,6 +9,7 @@
 #include "conv2d_algorithms.h"
 #include "conv2d_tiles.h"
 #include "parallel.h"
+#include "scratch.h"
 #include "ukernels/igemm.h"
 
 namespace fastconv {
@@ -30,17 +31,19 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
 
   // Bp[g][kb][tap][c][n]: filters of output channel g * Kg + kb * 64 + n, zero past K/G.
   const int64_t k_blocks = cpu::ceil_div(Kg, kNR), b_stride = taps * Cg * kNR;
-  std::vector<T> Bp(static_cast<size_t>(G * k_blocks * b_stride), T(0));
+  const auto Bp = cpu::scratch<T>(G * k_blocks * b_stride);
   parallel_for(0, G * k_blocks, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t gk = lo; gk < hi; ++gk) {
       const int64_t g = gk / k_blocks, k0 = (gk % k_blocks) * kNR, nk = std::min(kNR, Kg - k0);
-      T* dst = Bp.data() + gk * b_stride;
+      T* dst = Bp.get() + gk * b_stride;
       for (int64_t r = 0; r < p.R; ++r)
         for (int64_t s = 0; s < p.S; ++s)
-          for (int64_t c = 0; c < Cg; ++c)
-            for (int64_t n = 0; n < nk; ++n)
-              dst[((r * p.S + s) * Cg + c) * kNR + n] =
-                  w[(g * Kg + k0 + n) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
+          for (int64_t c = 0; c < Cg; ++c) {
+            T* row = dst + ((r * p.S + s) * Cg + c) * kNR;
+            const T* src = w + (g * Kg + k0) * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3];
+            for (int64_t n = 0; n < nk; ++n) row[n] = src[n * p.w_strides[0]];
+            for (int64_t n = nk; n < kNR; ++n) row[n] = T(0);
+          }
     }
   });
   // Few channels (the first layer: C = 1 or 3) and pixels stored back to back: the S taps of a filter
@@ -101,7 +104,7 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
       }
       for (int64_t kb = 0; kb < k_blocks; ++kb) {
         const int64_t k0 = kb * kNR, nk = std::min(kNR, Kg - k0);
-        const T* B = Bp.data() + (g * k_blocks + kb) * b_stride;
+        const T* B = Bp.get() + (g * k_blocks + kb) * b_stride;
         for (int64_t tile = 0; tile < tiles; ++tile) {
           const int64_t rows = std::min(kMR, count - tile * kMR);
           cpu::igemm_6x64(rows, nk, kernel_taps, kernel_channels, ptrs.data() + tile * kernel_taps * kMR, B,

@@ -14,6 +14,7 @@
 #include "conv2d_algorithms.h"
 #include "conv2d_tiles.h"
 #include "parallel.h"
+#include "scratch.h"
 
 namespace fastconv {
 
@@ -67,7 +68,7 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
 
   // partial[part][g][jb][k][jj]: each part's sum of column block jb.
   const int64_t block_size = Kg * kCB;
-  std::vector<T> partial(static_cast<size_t>(parts * G * j_blocks * block_size));
+  const auto partial = cpu::scratch<T>(parts * G * j_blocks * block_size);
 
   parallel_for(0, parts * G * jb_ranges, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> a(static_cast<size_t>(panels * cpu::kPanelRows * kChunk));
@@ -76,7 +77,7 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t jr = task % jb_ranges, g = (task / jb_ranges) % G, part = task / (jb_ranges * G);
       const int64_t jb_lo = jr * jb_range, jb_hi = std::min(j_blocks, jb_lo + jb_range);
-      T* acc = partial.data() + ((part * G + g) * j_blocks + jb_lo) * block_size;
+      T* acc = partial.get() + ((part * G + g) * j_blocks + jb_lo) * block_size;
       std::fill(acc, acc + (jb_hi - jb_lo) * block_size, T(0));
       const int64_t part_end = std::min(NPQ, (part + 1) * part_pixels);
       for (int64_t pix0 = part * part_pixels; pix0 < part_end; pix0 += kChunk) {
@@ -128,7 +129,7 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
   parallel_for(0, p.K, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t kk = lo; kk < hi; ++kk) {
       const int64_t g = kk / Kg, k = kk % Kg;
-      const T* first = partial.data() + g * j_blocks * block_size + k * kCB;
+      const T* first = partial.get() + g * j_blocks * block_size + k * kCB;
       T* dwk = dw + kk * p.w_strides[0];
       for (int64_t j = 0; j < J; ++j) {
         T total = first[at_partial[j]];

@@ -13,6 +13,7 @@
 #include "conv2d_algorithms.h"
 #include "conv2d_tiles.h"
 #include "parallel.h"
+#include "scratch.h"
 #include "ukernels/gemm_nt.h"
 
 namespace fastconv {
@@ -37,13 +38,13 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
   // long (8x512x4x4 3x3: 33 -> 25 ms, 64x64x5x5: 1.8 -> 1.2 ms, one thread, copies included; on
   // 14x14 and larger the patch rows win by about 10 %).
   if (Cg >= 8 && Kg >= 16 && RS > 1 && p.P * p.Q <= 64) {
-    std::vector<T> xt(static_cast<size_t>(p.N * p.H * p.W * p.C)), dyt(static_cast<size_t>(NPQ * p.K));
-    cpu::copy_to_channels_last(x, p.N, p.C, p.H, p.W, p.x_strides, xt.data());
-    cpu::copy_to_channels_last(dy, p.N, p.K, p.P, p.Q, p.y_strides, dyt.data());
+    const auto xt = cpu::scratch<T>(p.N * p.H * p.W * p.C), dyt = cpu::scratch<T>(NPQ * p.K);
+    cpu::copy_to_channels_last(x, p.N, p.C, p.H, p.W, p.x_strides, xt.get());
+    cpu::copy_to_channels_last(dy, p.N, p.K, p.P, p.Q, p.y_strides, dyt.get());
     Conv2dParams q = p;
     cpu::channels_last_strides(p.C, p.H, p.W, q.x_strides);
     cpu::channels_last_strides(p.K, p.P, p.Q, q.y_strides);
-    return conv2d_wgrad_channels_last(q, dyt.data(), xt.data(), dw);
+    return conv2d_wgrad_channels_last(q, dyt.get(), xt.get(), dw);
   }
 
   // Reduction chunks of one gemm_nt call: shorter when many dy rows must stay in cache at once.
@@ -61,7 +62,7 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
   const int64_t* ys = p.y_strides;
 
   // partial[part][g][j][k]: each part's sum.
-  std::vector<T> partial(static_cast<size_t>(parts * G * J * Kg));
+  const auto partial = cpu::scratch<T>(parts * G * J * Kg);
 
   parallel_for(0, parts * G * j_ranges, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> a(static_cast<size_t>(kBlock * chunk)), bt(static_cast<size_t>(Kg4 * chunk));
@@ -107,7 +108,7 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
           }
         }
       }
-      T* out = partial.data() + ((part * G + g) * J + j_lo) * Kg;
+      T* out = partial.get() + ((part * G + g) * J + j_lo) * Kg;
       std::copy(acc.begin(), acc.begin() + (j_hi - j_lo) * Kg, out);
     }
   });
@@ -120,7 +121,7 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
   parallel_for(0, p.K, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t kk = lo; kk < hi; ++kk) {
       const int64_t g = kk / Kg, k = kk % Kg;
-      const T* first = partial.data() + g * J * Kg + k;
+      const T* first = partial.get() + g * J * Kg + k;
       T* dwk = dw + kk * p.w_strides[0];
       for (int64_t j = 0; j < J; ++j) {
         T total = first[j * Kg];

@@ -1,6 +1,6 @@
 // A small persistent thread pool behind parallel_for.
 //
-// Work is split into chunks handed out through an atomic counter; the caller works too. The pool
+// Work is handed out in guided chunks through an atomic counter; the caller works too. The pool
 // serves one parallel region at a time: a second caller (another Python thread) or a nested call
 // runs its region inline rather than waiting. After fork() the child gets a fresh pool, because the
 // parent's worker threads do not exist there.
@@ -52,13 +52,15 @@ class ThreadPool {
   int num_threads() const { return num_threads_; }
   std::mutex& region_mutex() { return region_mutex_; }
 
+  // Calls fn(lo, hi) over chunks covering [0, n), each at least `grain` long except the last.
   // Caller holds region_mutex().
-  void run(int64_t num_chunks, const std::function<void(int64_t)>& chunk_fn) {
+  void run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      job_ = &chunk_fn;
-      num_chunks_ = num_chunks;
-      next_chunk_.store(0);
+      job_ = &fn;
+      n_ = n;
+      grain_ = grain;
+      next_.store(0);
       pending_workers_ = static_cast<int>(workers_.size());
       error_ = nullptr;
       ++generation_;
@@ -72,18 +74,29 @@ class ThreadPool {
   }
 
  private:
+  // Guided self-scheduling: each grab takes 1/(2 * threads) of what is left (at least grain), so
+  // chunks start large (few grabs, long contiguous runs) and shrink to single units at the end,
+  // where fixed chunks of n/(4 * threads) left one thread up to a whole chunk behind the other.
+  // A thread that another process delays simply takes fewer chunks.
   void work_on_chunks() {
     t_inside_region = true;
+    const int64_t divisor = 2 * static_cast<int64_t>(num_threads_);
+    int64_t lo = next_.load(std::memory_order_relaxed);
     for (;;) {
-      const int64_t i = next_chunk_.fetch_add(1);
-      if (i >= num_chunks_) break;
+      int64_t take = 0;
+      do {
+        if (lo >= n_) break;
+        take = std::min(n_ - lo, std::max(grain_, (n_ - lo) / divisor));
+      } while (!next_.compare_exchange_weak(lo, lo + take, std::memory_order_relaxed));
+      if (lo >= n_) break;
       try {
-        (*job_)(i);
+        (*job_)(lo, lo + take);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!error_) error_ = std::current_exception();
-        next_chunk_.store(num_chunks_);  // stop handing out work
+        next_.store(n_);  // stop handing out work
       }
+      lo = next_.load(std::memory_order_relaxed);
     }
     t_inside_region = false;
   }
@@ -113,9 +126,9 @@ class ThreadPool {
   std::condition_variable wake_, done_;
   bool stopping_ = false;
   uint64_t generation_ = 0;
-  const std::function<void(int64_t)>* job_ = nullptr;
-  int64_t num_chunks_ = 0;
-  std::atomic<int64_t> next_chunk_{0};
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  int64_t n_ = 0, grain_ = 1;
+  std::atomic<int64_t> next_{0};
   int pending_workers_ = 0;
   std::exception_ptr error_;
 };
@@ -172,14 +185,7 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function
     fn(begin, end);
     return;
   }
-  // A few chunks per thread balance uneven work without making chunks tiny.
-  const int64_t target_chunks = static_cast<int64_t>(pool->num_threads()) * 4;
-  const int64_t chunk = std::max(grain, (n + target_chunks - 1) / target_chunks);
-  const int64_t num_chunks = (n + chunk - 1) / chunk;
-  pool->run(num_chunks, [&](int64_t i) {
-    const int64_t lo = begin + i * chunk;
-    fn(lo, std::min(end, lo + chunk));
-  });
+  pool->run(n, grain, [&](int64_t lo, int64_t hi) { fn(begin + lo, begin + hi); });
 }
 
 }  // namespace fastconv
