@@ -12,7 +12,8 @@ results do not depend on the thread count):
 ``bias_act_backward(dy, y, activation, *, need_bias_grad=True, out=None) -> (dpre, db)``
     From the forward's output ``y`` (what ``bias_act`` left in place): ``dpre = dy * act'(pre)``
     (softmax: ``y * (dy - sum(dy * y, -1))``) and ``db = dpre`` summed over all axes but the last,
-    rows in order (None when ``need_bias_grad`` is false). ``out`` may be ``dy`` itself (in place).
+    fixed blocks of rows added in order (None when ``need_bias_grad`` is false). ``out`` may be ``dy``
+    itself (in place).
 
 ``sparse_softmax_cross_entropy(x, labels, from_logits=True, *, need_grad=True, epsilon=1e-7) -> (loss, dx)``
     Keras's ``SparseCategoricalCrossentropy`` with its default ``sum_over_batch_size`` reduction:
