@@ -197,6 +197,59 @@ def test_whole_model_gradients():
     gradcheck(lambda: model.loss.compute(y, model._forward(x, training=False), need_grad=False)[0], params, grads)
 
 
+FUSION_CASES = [  # conv kwargs, pool kwargs, whether the model computes the pair together
+    (dict(filters=4, kernel_size=3, activation="relu"), dict(pool_size=2), True),
+    (dict(filters=3, kernel_size=2, use_bias=False), dict(pool_size=3, strides=2), True),        # overlapping
+    (dict(filters=3, kernel_size=3, strides=2, padding="same", activation="relu"),
+     dict(pool_size=2, padding="same"), True),
+    (dict(filters=3, kernel_size=3, activation="relu"), dict(pool_size=(2, 3), strides=1), True),
+    (dict(filters=3, kernel_size=3, activation="tanh"), dict(pool_size=2), False),
+    (dict(filters=3, kernel_size=3, activation="relu"), dict(pool_size=2, strides=1, padding="same"), False),
+]
+
+
+@pytest.mark.parametrize("conv_kw,pool_kw,fused", FUSION_CASES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_conv_max_pool_fusion_matches_the_layers_one_by_one(conv_kw, pool_kw, fused, dtype):
+    """The model computes Conv2D + MaxPooling2D together where that is exact: the same outputs as the
+    two layers' own forward (bit for bit), the same gradients (up to the bias sum's rounding)."""
+    model = models.Sequential([layers.Conv2D(dtype=dtype, input_shape=(9, 8, 3), **conv_kw),
+                               layers.MaxPooling2D(dtype=dtype, **pool_kw),
+                               layers.Flatten(dtype=dtype)])
+    conv, pool, flat = model.layers
+    assert [conv_ is not None for _, conv_ in model._steps] == ([True, False] if fused else [False] * 3)
+    rng = np.random.default_rng(1)
+    conv.bias is None or conv.bias.assign(rng.standard_normal(conv.bias.shape))
+    x = rng.standard_normal((3, 9, 8, 3)).astype(dtype)
+    y = model._forward(x, training=True)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = model._backward(dy, need_input_grad=True)
+    grads = [w.grad.copy() for w in model.weights]
+    y_ref = flat.forward(pool.forward(conv.forward(x, True), True), True)
+    np.testing.assert_array_equal(y, y_ref)
+    dx_ref = conv.backward(pool.backward(flat.backward(dy)))
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(dx, dx_ref, rtol=rtol, atol=rtol)
+    for g, w in zip(grads, model.weights):
+        np.testing.assert_allclose(g, w.grad, rtol=rtol, atol=rtol)
+
+
+def test_conv_max_pool_fusion_gradients():
+    model = models.Sequential([layers.Conv2D(3, 2, activation="relu", input_shape=(7, 6, 2), dtype="float64"),
+                               layers.MaxPooling2D(3, strides=2, dtype="float64"),
+                               layers.Flatten(dtype="float64")])
+    assert model._steps[0][1] is not None
+    rng = np.random.default_rng(2)
+    model.layers[0].bias.assign(rng.standard_normal(3) * 0.1)
+    x = rng.standard_normal((2, 7, 6, 2))
+    y = model._forward(x, training=True)
+    dy = rng.standard_normal(y.shape)
+    dx = model._backward(dy, need_input_grad=True)
+    params = [w.native for w in model.weights]
+    grads = [w.grad.copy() for w in model.weights]
+    gradcheck(lambda: model._forward(x, training=False), [x] + params, [dx] + grads, dy)
+
+
 @pytest.mark.parametrize("loss,target", [
     (losses.SparseCategoricalCrossentropy(from_logits=True), "sparse"),
     (losses.SparseCategoricalCrossentropy(), "sparse"),

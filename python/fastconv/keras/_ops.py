@@ -41,19 +41,31 @@ def activation_backward(dy: np.ndarray, z: np.ndarray, name: str) -> np.ndarray:
 
 # --------------------------------------------------------------------------- affine + activation
 
-def conv2d_act(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], stride, padding, dilation, act: str):
-    """x: (N, H, W, C), w: (K, R, S, C), b: (K,) -> y = act(conv(x, w) + b): (N, P, Q, K)."""
-    z = F.conv2d(x, w, None, stride, padding, dilation, layout="NHWC")
+def bias_act(z: np.ndarray, b: Optional[np.ndarray], act: str) -> np.ndarray:
+    """In place: z = act(z + b), z (..., C) contiguous, b (C,) or None."""
     return _training.bias_act(z, b, act)
 
 
-def conv2d_act_backward(dy: np.ndarray, y: np.ndarray, x: np.ndarray, w: np.ndarray, has_bias: bool,
-                        stride, padding, dilation, act: str, need_dx: bool) -> Tuple:
-    """From the forward's output y: (dx or None, dw (K, R, S, C), db (K,) or None)."""
-    dz, db = _training.bias_act_backward(np.ascontiguousarray(dy), y, act, need_bias_grad=has_bias)
+def bias_act_backward(dy: np.ndarray, y: np.ndarray, act: str, has_bias: bool):
+    """From y = act(z + b): (dL/dz, dL/db or None)."""
+    return _training.bias_act_backward(np.ascontiguousarray(dy), y, act, need_bias_grad=has_bias)
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, stride, padding, dilation) -> np.ndarray:
+    """x: (N, H, W, C), w: (K, R, S, C) -> conv(x, w): (N, P, Q, K), no bias."""
+    return F.conv2d(x, w, None, stride, padding, dilation, layout="NHWC")
+
+
+def conv2d_backward(dz: np.ndarray, x: np.ndarray, w: np.ndarray, stride, padding, dilation, need_dx: bool):
+    """From dL/dz for z = conv(x, w): (dx or None, dw (K, R, S, C))."""
     dx, dw, _ = F.conv2d_backward(dz, x, w, None, stride, padding, dilation, layout="NHWC",
                                   needs_input_grad=(need_dx, True, False))
-    return dx, dw, db
+    return dx, dw
+
+
+def conv2d_act(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], stride, padding, dilation, act: str):
+    """x: (N, H, W, C), w: (K, R, S, C), b: (K,) -> y = act(conv(x, w) + b): (N, P, Q, K)."""
+    return bias_act(conv2d(x, w, stride, padding, dilation), b, act)
 
 
 def linear_act(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], act: str):

@@ -50,6 +50,7 @@ class Sequential:
         self.compiled = False
         self._params: List[np.ndarray] = []
         self._grads: List[np.ndarray] = []
+        self._steps: List[tuple] = []
         self.history: Optional[callbacks.History] = None
         for layer in layers or ():
             self.add(layer)
@@ -98,6 +99,7 @@ class Sequential:
         if not self.built:
             self._pack()
             self.built = True
+        self._steps = self._plan()
 
     def _pack(self) -> None:
         """All parameters (and gradients) in one flat buffer per dtype, for one fused update per step."""
@@ -170,17 +172,39 @@ class Sequential:
         x = self._check_x(x, "__call__")
         return self._forward(x, training)
 
+    def _plan(self) -> List[tuple]:
+        """The forward's steps: (layer, None), or (pool, conv) for a Conv2D and the MaxPooling2D after it
+        computed together (layers/pooling.py says why that is exact)."""
+        plan, i, layers = [], 0, self._layers
+        while i < len(layers):
+            if (i + 1 < len(layers) and isinstance(layers[i + 1], layers_mod.MaxPooling2D)
+                    and layers[i + 1].fuses_with(layers[i])):
+                plan.append((layers[i + 1], layers[i]))
+                i += 2
+            else:
+                plan.append((layers[i], None))
+                i += 1
+        return plan
+
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        for layer in self._layers:
-            x = layer.forward(x, training)
+        for layer, conv in self._steps:
+            x = layer.forward(x, training) if conv is None else layer.forward_fused(x, conv, training)
         return x
 
-    def _backward(self, dy: np.ndarray) -> None:
-        first = next((i for i, layer in enumerate(self._layers) if layer.weights), len(self._layers))
-        for i in range(len(self._layers) - 1, first - 1, -1):
-            dy = self._layers[i].backward(dy, need_dx=i > first)
-        for layer in self._layers[:first]:
+    def _backward(self, dy: np.ndarray, need_input_grad: bool = False) -> Optional[np.ndarray]:
+        """Writes every weight's grad from dL/d(output); returns dL/dx when need_input_grad."""
+        steps = self._steps
+        first = 0 if need_input_grad else next(
+            (i for i, (layer, conv) in enumerate(steps) if conv is not None or layer.weights), len(steps))
+        for i in range(len(steps) - 1, first - 1, -1):
+            layer, conv = steps[i]
+            if conv is None:
+                dy = layer.backward(dy, need_dx=i > first or need_input_grad)
+            else:
+                dy = layer.backward_fused(dy, conv, need_dx=i > first or need_input_grad)
+        for layer, _ in steps[:first]:
             layer._saved = None
+        return dy if need_input_grad else None
 
     def _check_x(self, x, where: str) -> np.ndarray:
         if not self._layers:

@@ -81,9 +81,13 @@ class Conv2D(Layer):
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
 
-    def forward(self, x, training):
+    def _padded(self, x):
         if any(self._extra[0] + self._extra[1]):
-            x = np.pad(x, ((0, 0), self._extra[0], self._extra[1], (0, 0)))
+            return np.pad(x, ((0, 0), self._extra[0], self._extra[1], (0, 0)))
+        return x
+
+    def forward(self, x, training):
+        x = self._padded(x)
         b = self.bias.native if self.bias is not None else None
         y = _ops.conv2d_act(x, self.kernel.native, b, self.strides, self._pad, self.dilation_rate, self.activation)
         self._saved = (x, y)
@@ -91,8 +95,24 @@ class Conv2D(Layer):
 
     def backward(self, dy, need_dx=True):
         x, y = self._saved
-        dx, dw, db = _ops.conv2d_act_backward(dy, y, x, self.kernel.native, self.bias is not None, self.strides,
-                                              self._pad, self.dilation_rate, self.activation, need_dx)
+        dz, db = _ops.bias_act_backward(dy, y, self.activation, self.bias is not None)
+        return self.backward_preact(dz, db, need_dx)
+
+    # The model's fused path with a following MaxPooling2D (models.Sequential): max commutes with a
+    # per-channel bias and a non-decreasing activation, so the pool takes the convolution's raw output
+    # and applies bias and activation to its own, smaller, output (and their gradient in backward).
+    def forward_preact(self, x):
+        """conv(x) without bias or activation: (batch, P, Q, filters)."""
+        x = self._padded(x)
+        self._saved = (x, None)
+        return _ops.conv2d(x, self.kernel.native, self.strides, self._pad, self.dilation_rate)
+
+    def backward_preact(self, dz, db, need_dx=True):
+        """From dL/d(pre-activation) and the bias gradient: writes the weights' grads, returns dL/dx."""
+        x, _ = self._saved
+        self._saved = None
+        dx, dw = _ops.conv2d_backward(dz, x, self.kernel.native, self.strides, self._pad, self.dilation_rate,
+                                      need_dx)
         self.kernel.grad[...] = dw
         if self.bias is not None:
             self.bias.grad[...] = db
@@ -100,7 +120,6 @@ class Conv2D(Layer):
             (t, _), (l, _) = self._extra
             h, w = self.input_shape[0], self.input_shape[1]
             dx = dx[:, t:t + h, l:l + w, :]
-        self._saved = None
         return dx
 
     def get_config(self):

@@ -83,6 +83,34 @@ class MaxPooling2D(_Pooling2D):
 
     _kind = "max_pool"
 
+    # Fused with the Conv2D before it (models.Sequential): max(act(z + b)) = act(max(z) + b) for a
+    # per-channel bias and a non-decreasing act, in floating point too (rounding is monotone), so the
+    # pool runs on the convolution's raw output z and bias + activation on the pooled, smaller, tensor.
+    # Backward: act'(pre) at a window's maximum is act'(pooled output), so the activation gradient and
+    # the bias gradient are taken on the pooled gradient before it is routed back to the maxima.
+    _FUSABLE_ACTIVATIONS = ("relu", "linear")
+
+    def fuses_with(self, conv) -> bool:
+        from .conv import Conv2D
+
+        return (isinstance(conv, Conv2D) and conv.activation in self._FUSABLE_ACTIVATIONS and not any(self._crop)
+                and conv.dtype == self.dtype)
+
+    def forward_fused(self, x, conv, training):
+        """act(maxpool(conv(x)) + b) through ``conv`` (for which ``fuses_with`` holds)."""
+        z = conv.forward_preact(x)
+        y, full_shape = _ops.max_pool(z, *self._args())
+        _ops.bias_act(y, conv.bias.native if conv.bias is not None else None, conv.activation)
+        self._saved = (z, full_shape, y)
+        return y
+
+    def backward_fused(self, dy, conv, need_dx=True):
+        z, full_shape, y = self._saved
+        self._saved = None
+        dp, db = _ops.bias_act_backward(dy, y, conv.activation, conv.bias is not None)
+        dz = _ops.max_pool_backward(dp, z, *self._args(), full_shape)
+        return conv.backward_preact(dz, db, need_dx)
+
 
 class AveragePooling2D(_Pooling2D):
     """``AveragePooling2D(pool_size=(2, 2), strides=None, padding='valid')``; 'same' averages real taps only."""
