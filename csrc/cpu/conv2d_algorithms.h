@@ -36,6 +36,13 @@ template <typename T>
 void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 template <typename T>
 void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw);
+// Forward and backward-weight by direct convolution for at most 4 input channels (one group) with
+// channels-last output / dy, chosen inside the implicit GEMM entry points.
+bool conv2d_direct_few_channels_applies(const Conv2dParams& p);
+template <typename T>
+void conv2d_fprop_direct_few_channels(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y);
+template <typename T>
+void conv2d_wgrad_direct_few_channels(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 
 // Direct depthwise convolution (groups == C, K = C * multiplier): conv2d_*_depthwise.cpp, with the
 // per-ISA loops of ukernels/dwconv.h. Any stride, padding, dilation, multiplier and array strides.
