@@ -105,13 +105,24 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
       for (int64_t kb = 0; kb < k_blocks; ++kb) {
         const int64_t k0 = kb * kNR, nk = std::min(kNR, Kg - k0);
         const T* B = Bp.get() + (g * k_blocks + kb) * b_stride;
+        T* yk = y + (g * Kg + k0) * ys[1];
+        const T* bias = b ? b + (g * Kg + k0) * p.b_stride : nullptr;
+        if (ys[1] == 1 && (!b || p.b_stride == 1)) {
+          // Channels-last output: each pixel's channels straight from the kernel's registers.
+          for (int64_t tile = 0; tile < tiles; ++tile) {
+            const int64_t rows = std::min(kMR, count - tile * kMR);
+            T* out_rows[kMR];
+            for (int64_t i = 0; i < rows; ++i) out_rows[i] = yk + out_offset[tile * kMR + i];
+            cpu::igemm_6x64_rows(rows, nk, kernel_taps, kernel_channels, ptrs.data() + tile * kernel_taps * kMR, B,
+                                 out_rows, bias);
+          }
+          continue;
+        }
         for (int64_t tile = 0; tile < tiles; ++tile) {
           const int64_t rows = std::min(kMR, count - tile * kMR);
           cpu::igemm_6x64(rows, nk, kernel_taps, kernel_channels, ptrs.data() + tile * kernel_taps * kMR, B,
                           out.data() + tile * kMR * kNR, kNR);
         }
-        T* yk = y + (g * Kg + k0) * ys[1];
-        const T* bias = b ? b + (g * Kg + k0) * p.b_stride : nullptr;
         if (ys[1] == 1) {
           for (int64_t t = 0; t < count; ++t)
             for (int64_t k = 0; k < nk; ++k) yk[out_offset[t] + k] = out[t * kNR + k] + (bias ? bias[k * p.b_stride] : T(0));

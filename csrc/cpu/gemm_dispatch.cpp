@@ -1,4 +1,4 @@
-// Routes gemm_tile, gemm_nt and igemm_6x64 to the selected ISA's kernels, chosen once per process.
+// Routes gemm_tile, gemm_nt, igemm_6x64 and igemm_6x64_rows to the selected ISA's kernels, chosen once per process.
 #include "isa.h"
 #include "ukernels/gemm.h"
 #include "ukernels/gemm_nt.h"
@@ -14,6 +14,8 @@ template <typename T>
 using GemmNtFn = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t);
 template <typename T>
 using IgemmFn = void (*)(int64_t, int64_t, int64_t, int64_t, const T* const*, const T*, T*, int64_t);
+template <typename T>
+using IgemmRowsFn = void (*)(int64_t, int64_t, int64_t, int64_t, const T* const*, const T*, T* const*, const T*);
 }  // namespace
 
 void gemm_tile(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
@@ -48,6 +50,18 @@ void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const doub
                 double* C, int64_t ldc) {
   static const IgemmFn<double> fn = FASTCONV_PICK_FOR_ISA(IgemmFn<double>, igemm_6x64);
   fn(rows, cols, taps, Cg, a, B, C, ldc);
+}
+
+void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
+                     float* const* out, const float* bias) {
+  static const IgemmRowsFn<float> fn = FASTCONV_PICK_FOR_ISA(IgemmRowsFn<float>, igemm_6x64_rows);
+  fn(rows, cols, taps, Cg, a, B, out, bias);
+}
+
+void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a, const double* B,
+                     double* const* out, const double* bias) {
+  static const IgemmRowsFn<double> fn = FASTCONV_PICK_FOR_ISA(IgemmRowsFn<double>, igemm_6x64_rows);
+  fn(rows, cols, taps, Cg, a, B, out, bias);
 }
 
 }  // namespace cpu

@@ -24,17 +24,30 @@ constexpr int64_t kIgemmCols = 64;
                   const float* B, float* C, int64_t ldc);                                                    \
   void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a,            \
                   const double* B, double* C, int64_t ldc);                                                  \
+  void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a,        \
+                       const float* B, float* const* out, const float* bias);                                \
+  void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a,       \
+                       const double* B, double* const* out, const double* bias);                             \
   }
 FASTCONV_IGEMM_DECLARE(scalar)
 FASTCONV_IGEMM_DECLARE(avx2)
 FASTCONV_IGEMM_DECLARE(avx512)
 #undef FASTCONV_IGEMM_DECLARE
 
-// The selected ISA's kernel.
+// The same sums stored straight to channels-last outputs: row i < rows to out[i][0 .. cols), plus
+// bias[n] added after the sum when bias is not null (the bits of C[i][n] + bias[n] above). Saves
+// the staging buffer and the second pass over it.
+
+// The selected ISA's kernels.
 void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
                 float* C, int64_t ldc);
 void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a, const double* B,
                 double* C, int64_t ldc);
+
+void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
+                     float* const* out, const float* bias);
+void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a, const double* B,
+                     double* const* out, const double* bias);
 
 }  // namespace cpu
 }  // namespace fastconv

@@ -3,6 +3,8 @@
 // from the pixels' pointers, 24 FMAs.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "igemm.h"
 
 namespace fastconv {
@@ -17,8 +19,7 @@ namespace {
 
 // NV vectors of 16 output channels (NV = 4: 64 channels, NV = 2: 32).
 template <int NV>
-void igemm_6xNV(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, const float* B, float* C, int64_t ldc) {
-  __m512 acc[6][NV];
+inline void igemm_6xNV_sums(int64_t taps, int64_t Cg, const float* const* a, const float* B, __m512 (&acc)[6][NV]) {
   for (int i = 0; i < 6; ++i)
     for (int n = 0; n < NV; ++n) acc[i][n] = _mm512_setzero_ps();
   for (int64_t tap = 0; tap < taps; ++tap) {
@@ -46,8 +47,34 @@ void igemm_6xNV(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, c
 #undef FASTCONV_IGEMM_ROW
     }
   }
+}
+
+template <int NV>
+void igemm_6xNV(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, const float* B, float* C, int64_t ldc) {
+  __m512 acc[6][NV];
+  igemm_6xNV_sums<NV>(taps, Cg, a, B, acc);
   for (int64_t i = 0; i < rows; ++i)
     for (int n = 0; n < NV; ++n) _mm512_storeu_ps(C + i * ldc + 16 * n, acc[i][n]);
+}
+
+// Stores of the first `cols` channels of each row, bias added after the sum.
+template <int NV>
+void igemm_6xNV_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
+                     float* const* out, const float* bias) {
+  __m512 acc[6][NV];
+  igemm_6xNV_sums<NV>(taps, Cg, a, B, acc);
+  __mmask16 mask[NV];
+  __m512 bv[NV];
+  for (int n = 0; n < NV; ++n) {
+    const int64_t lanes = std::min<int64_t>(16, std::max<int64_t>(0, cols - 16 * n));
+    mask[n] = static_cast<__mmask16>((1u << lanes) - 1u);
+    bv[n] = bias ? _mm512_maskz_loadu_ps(mask[n], bias + 16 * n) : _mm512_setzero_ps();
+  }
+  for (int64_t i = 0; i < rows; ++i)
+    for (int n = 0; n < NV; ++n) {
+      const __m512 v = bias ? _mm512_add_ps(acc[i][n], bv[n]) : acc[i][n];
+      _mm512_mask_storeu_ps(out[i] + 16 * n, mask[n], v);
+    }
 }
 
 }  // namespace
@@ -58,6 +85,14 @@ void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const floa
     igemm_6xNV<2>(rows, taps, Cg, a, B, C, ldc);
   else
     igemm_6xNV<4>(rows, taps, Cg, a, B, C, ldc);
+}
+
+void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
+                     float* const* out, const float* bias) {
+  if (cols <= 32)
+    igemm_6xNV_rows<2>(rows, cols, taps, Cg, a, B, out, bias);
+  else
+    igemm_6xNV_rows<4>(rows, cols, taps, Cg, a, B, out, bias);
 }
 
 }  // namespace avx512
