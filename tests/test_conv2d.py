@@ -39,6 +39,10 @@ EDGE_CASES = [
     (7, 16, 5, 5, 32, 3, 3, 1, 0, 1, 1),       # the seed model's third layer, shrunk
     (3, 24, 9, 8, 32, 3, 3, 2, 1, 2, 2),       # grouped, strided, dilated
     (5, 9, 4, 5, 17, 2, 3, (1, 2), (1, 0), 1, 1),  # anisotropic, odd channel counts
+    # 1x1 over 64k channels per group: channels-last wgrad reads full 256-pixel chunks of x in place
+    # and copies the last, partial one.
+    (3, 128, 10, 11, 12, 1, 1, 1, 0, 1, 1),
+    (2, 128, 9, 16, 10, 1, 1, 1, 0, 1, 2),
 ]
 
 

@@ -42,7 +42,7 @@ void zero_phase(const Conv2dParams& p, int64_t a, int64_t b, int64_t rows, int64
 template <typename T>
 void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
-  std::unique_ptr<T[]> dyt;
+  cpu::Scratch<T> dyt;
   const T* dyl = dy;
   int64_t ys[4] = {p.y_strides[0], p.y_strides[1], p.y_strides[2], p.y_strides[3]};
   if (ys[1] != 1) {

@@ -39,7 +39,7 @@ void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const
   if (p.N == 0 || p.C == 0 || p.H == 0 || p.W == 0) return;
 
   // dy with contiguous channels (copied once if it is not).
-  std::unique_ptr<T[]> dyt;
+  cpu::Scratch<T> dyt;
   const T* dyl = dy;
   int64_t ys[4] = {p.y_strides[0], p.y_strides[1], p.y_strides[2], p.y_strides[3]};
   if (ys[1] != 1) {

@@ -70,9 +70,14 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
   const int64_t block_size = Kg * kCB;
   const auto partial = cpu::scratch<T>(parts * G * j_blocks * block_size);
 
+  // 1x1 filters at stride 1 without padding over dense channels-last x: a chunk's B rows are x's own
+  // pixels, kCB channels of each, read in place (ldb = the pixel stride) instead of copied.
+  const bool b_in_place = p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 &&
+                          p.pad_w == 0 && xs[2] == p.W * xs[3] && xs[0] == p.H * xs[2] && Cg % kCB == 0;
+
   parallel_for(0, parts * G * jb_ranges, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> a(static_cast<size_t>(panels * cpu::kPanelRows * kChunk));
-    std::vector<T> bm(static_cast<size_t>(kChunk * kCB)), out(static_cast<size_t>(Kg * kCB));
+    const auto a = cpu::scratch<T>(panels * cpu::kPanelRows * kChunk);
+    const auto bm = cpu::scratch<T>(kChunk * kCB), out = cpu::scratch<T>(Kg * kCB);
     std::vector<int64_t> pix_n(kChunk), pix_h(kChunk), pix_w(kChunk);
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t jr = task % jb_ranges, g = (task / jb_ranges) % G, part = task / (jb_ranges * G);
@@ -83,13 +88,13 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
       for (int64_t pix0 = part * part_pixels; pix0 < part_end; pix0 += kChunk) {
         const int64_t count = std::min(kChunk, part_end - pix0);
         // A: panels of 6 dy channels per pixel; zero past the chunk and past K/G.
-        if (count < kChunk || Kg % cpu::kPanelRows) std::fill(a.begin(), a.end(), T(0));
+        if (count < kChunk || Kg % cpu::kPanelRows) std::fill(a.get(), a.get() + panels * cpu::kPanelRows * kChunk, T(0));
         for (int64_t t = 0; t < count; ++t) {
           const int64_t pix = pix0 + t, n = pix / PQ, oh = (pix % PQ) / p.Q, ow = pix % p.Q;
           pix_n[t] = n, pix_h[t] = oh * p.stride_h - p.pad_h, pix_w[t] = ow * p.stride_w - p.pad_w;
           const T* src = dy + n * ys[0] + oh * ys[2] + ow * ys[3] + g * Kg;
           for (int64_t panel = 0; panel < panels; ++panel) {
-            T* dst = a.data() + (panel * kChunk + t) * cpu::kPanelRows;
+            T* dst = a.get() + (panel * kChunk + t) * cpu::kPanelRows;
             const int64_t k0 = panel * cpu::kPanelRows;
             if (k0 + cpu::kPanelRows <= Kg) {
               std::copy(src + k0, src + k0 + cpu::kPanelRows, dst);
@@ -99,18 +104,27 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
           }
         }
         for (int64_t jb = jb_lo; jb < jb_hi; ++jb) {
-          // B: the block's columns for each pixel; zero in the padding, past the chunk and past J.
-          std::fill(bm.begin(), bm.end(), T(0));
-          for (int64_t t = 0; t < count; ++t) {
-            T* dst = bm.data() + t * kCB;
-            for (const Segment& seg : segments[jb]) {
-              const int64_t h = pix_h[t] + seg.r * p.dilation_h, v = pix_w[t] + seg.s * p.dilation_w;
-              if (h < 0 || h >= p.H || v < 0 || v >= p.W) continue;
-              const T* src = x + pix_n[t] * xs[0] + h * xs[2] + v * xs[3] + g * Cg + seg.c;
-              cpu::copy_short(src, seg.len, dst + seg.col);
+          if (b_in_place && count == kChunk) {
+            cpu::gemm_tile(Kg, kChunk, a.get(), x + pix0 * xs[3] + g * Cg + jb * kCB, xs[3], out.get(), kCB);
+          } else {
+            // B: the block's columns for each pixel; zero in the padding, past the chunk and past J.
+            const int64_t used = std::min(kCB, J - jb * kCB);
+            for (int64_t t = 0; t < count; ++t) {
+              T* dst = bm.get() + t * kCB;
+              for (const Segment& seg : segments[jb]) {
+                const int64_t h = pix_h[t] + seg.r * p.dilation_h, v = pix_w[t] + seg.s * p.dilation_w;
+                if (h < 0 || h >= p.H || v < 0 || v >= p.W) {
+                  std::fill(dst + seg.col, dst + seg.col + seg.len, T(0));
+                  continue;
+                }
+                const T* src = x + pix_n[t] * xs[0] + h * xs[2] + v * xs[3] + g * Cg + seg.c;
+                cpu::copy_short(src, seg.len, dst + seg.col);
+              }
+              std::fill(dst + used, dst + kCB, T(0));
             }
+            std::fill(bm.get() + count * kCB, bm.get() + kChunk * kCB, T(0));
+            cpu::gemm_tile(Kg, kChunk, a.get(), bm.get(), out.get());
           }
-          cpu::gemm_tile(Kg, kChunk, a.data(), bm.data(), out.data());
           T* acc_block = acc + (jb - jb_lo) * block_size;
           for (int64_t i = 0; i < block_size; ++i) acc_block[i] += out[i];
         }
