@@ -33,6 +33,14 @@ inline bool use_channels_path(const Conv2dParams& p) {
   return p.x_strides[1] == 1 && p.y_strides[1] == 1 && p.C * static_cast<int64_t>(sizeof(T)) >= 32;
 }
 
+// 3x3 filters with unit strides and dilations whose input and output rows are unit-stride: the
+// planes path reads the rows in place (dwconv_rows_3x3 masks the padding columns) instead of
+// staging them. `in` and `out` are the strides of the array read and the array written.
+inline bool planes_3x3_direct(const Conv2dParams& p, const int64_t* in, const int64_t* out) {
+  return p.R == 3 && p.S == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 &&
+         in[3] == 1 && out[3] == 1;
+}
+
 // Output indices o in [0, out) whose tap at offset `tap` (r * dilation) reads inside [0, in):
 // o * stride - pad + tap in [0, in). Returns [lo, hi) with hi >= lo.
 struct Span {
@@ -107,6 +115,7 @@ inline void prefetch_row(const T* p, int64_t n, int64_t stride, bool for_write =
   }
 }
 
+constexpr int64_t kDirectBandRows = 32;      // output rows per task of the in-place 3x3 planes path
 constexpr int64_t kStageBudget = 16384;      // elements per staged band (64 KiB of float)
 constexpr int64_t kWgradChunkPixels = 2048;  // output pixels per wgrad partial sum (fixed: determinism)
 

@@ -56,6 +56,34 @@ struct PhaseTaps {
   }
 };
 
+// Planes, 3x3 with unit strides and dilations, one filter per channel, unit-stride rows: the
+// flipped filter run forward over dy's rows in place (as fprop_planes_3x3). dx row h, flipped tap
+// (r', s') = (2 - r, 2 - s) reads dy row h + pad_h - 2 + r', column v + pad_w - 2 + s'.
+template <typename T>
+void dgrad_planes_3x3(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  const int64_t band = std::min<int64_t>(p.H, kDirectBandRows), bands = ceil_div(p.H, band);
+  const int64_t *xs = p.x_strides, *ys = p.y_strides, *ws = p.w_strides;
+  const int64_t col_off[3] = {p.pad_w - 2, p.pad_w - 1, p.pad_w};
+  const std::vector<T> zeros(static_cast<size_t>(p.Q), T(0));
+
+  parallel_for(0, p.N * p.C * bands, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<const T*> in(static_cast<size_t>(band + 2));
+    T wf[9];
+    for (int64_t task = lo; task < hi; ++task) {
+      const int64_t bi = task % bands, c = (task / bands) % p.C, n = task / (bands * p.C);
+      const int64_t h0 = bi * band, h1 = std::min(p.H, h0 + band);
+      const T* dyc = dy + n * ys[0] + c * ys[1];
+      for (int64_t u = 0; u < h1 - h0 + 2; ++u) {
+        const int64_t pr = h0 + p.pad_h - 2 + u;
+        in[u] = pr < 0 || pr >= p.P ? zeros.data() : dyc + pr * ys[2];
+      }
+      for (int64_t t = 0; t < 9; ++t) wf[8 - t] = w[c * ws[0] + (t / 3) * ws[2] + (t % 3) * ws[3]];
+      cpu::dwconv_rows_3x3(in.data(), col_off, p.Q, wf, T(0), dx + n * xs[0] + c * xs[1] + h0 * xs[2], xs[2],
+                           h1 - h0, p.W);
+    }
+  });
+}
+
 // Planes: task = (n, c, band of dx rows). The band's dy rows of the M channels of c are staged with
 // zero rows above and below and zero columns around (Lq in front), so that every tap of a
 // (row phase, column phase) class reads a full rectangle: one dwconv_rows call per class covers all
@@ -81,7 +109,7 @@ void dgrad_planes(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
 
   parallel_for(0, p.N * p.C * bands, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> stage, wall(M * RS), wv(M * RS), tmp(ceil_div(p.W, sw));
-    std::vector<const T*> in(M * RS), in_row(M * RS);
+    std::vector<const T*> in(M * RS), in_row(M * RS), stage_rows;
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t bi = task % bands, c = (task / bands) % p.C, n = task / (bands * p.C);
       const int64_t h0 = bi * band, h1 = std::min(p.H, h0 + band);
@@ -111,8 +139,10 @@ void dgrad_planes(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
       if (grid3) {  // stride 1, 3x3: the flipped filter over consecutive dy rows, two dx rows per pass
         T wf[9];
         for (int64_t t = 0; t < 9; ++t) wf[t] = wall[8 - t];
-        cpu::dwconv_rows_3x3(stage.data(), row_len, flipped_cols, wf, T(0), dx + n * xs[0] + c * xs[1] + h0 * xs[2],
-                             xs[2], h1 - h0, p.W);
+        stage_rows.resize(static_cast<size_t>(prows));
+        for (int64_t i = 0; i < prows; ++i) stage_rows[i] = stage.data() + i * row_len;
+        cpu::dwconv_rows_3x3(stage_rows.data(), flipped_cols, row_len, wf, T(0),
+                             dx + n * xs[0] + c * xs[1] + h0 * xs[2], xs[2], h1 - h0, p.W);
         continue;
       }
       for (int64_t psi = 0; psi < std::min(sh, h1 - h0); ++psi) {
@@ -246,6 +276,7 @@ template <typename T>
 void conv2d_dgrad_depthwise(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   if (p.N == 0 || p.C == 0 || p.H == 0 || p.W == 0) return;
   if (use_channels_path<T>(p)) dgrad_channels(p, dy, w, dx);
+  else if (p.K == p.C && planes_3x3_direct(p, p.y_strides, p.x_strides)) dgrad_planes_3x3(p, dy, w, dx);
   else dgrad_planes(p, dy, w, dx);
 }
 

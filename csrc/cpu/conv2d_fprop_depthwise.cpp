@@ -14,6 +14,39 @@ namespace {
 
 using namespace cpu::depthwise;
 
+// Planes, 3x3 with unit strides and dilations on unit-stride rows: task = (n, c, band of output
+// rows); the kernel reads x's rows in place (out-of-range rows point at a row of zeros, padding
+// columns are masked off), so x and y each pass through the cache once.
+template <typename T>
+void fprop_planes_3x3(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  const int64_t M = p.K / p.C;
+  const int64_t band = std::min<int64_t>(p.P, kDirectBandRows), bands = ceil_div(p.P, band);
+  const int64_t *xs = p.x_strides, *ys = p.y_strides, *ws = p.w_strides;
+  const int64_t col_off[3] = {-p.pad_w, 1 - p.pad_w, 2 - p.pad_w};
+  const std::vector<T> zeros(static_cast<size_t>(p.W), T(0));
+
+  parallel_for(0, p.N * p.C * bands, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<const T*> in(static_cast<size_t>(band + 2));
+    T wk[9];
+    for (int64_t task = lo; task < hi; ++task) {
+      const int64_t bi = task % bands, c = (task / bands) % p.C, n = task / (bands * p.C);
+      const int64_t p0 = bi * band, p1 = std::min(p.P, p0 + band);
+      const T* xc = x + n * xs[0] + c * xs[1];
+      for (int64_t u = 0; u < p1 - p0 + 2; ++u) {
+        const int64_t h = p0 - p.pad_h + u;
+        in[u] = h < 0 || h >= p.H ? zeros.data() : xc + h * xs[2];
+      }
+      for (int64_t m = 0; m < M; ++m) {
+        const int64_t k = c * M + m;
+        for (int64_t t = 0; t < 9; ++t) wk[t] = w[k * ws[0] + (t / 3) * ws[2] + (t % 3) * ws[3]];
+        const T bias = b ? b[k * p.b_stride] : T(0);
+        cpu::dwconv_rows_3x3(in.data(), col_off, p.W, wk, bias, y + n * ys[0] + k * ys[1] + p0 * ys[2], ys[2],
+                             p1 - p0, p.Q);
+      }
+    }
+  });
+}
+
 // Planes: task = (n, c, band of output rows). The band's input rows are staged once (PhaseRow) and
 // serve all M output channels of c; one dwconv_rows call per output channel covers the band.
 template <typename T>
@@ -34,7 +67,7 @@ void fprop_planes(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
 
   parallel_for(0, p.N * p.C * bands, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> stage, wk(RS), tmp(p.Q);
-    std::vector<const T*> in(RS), in_row(RS);
+    std::vector<const T*> in(RS), in_row(RS), stage_rows;
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t bi = task % bands, c = (task / bands) % p.C, n = task / (bands * p.C);
       const int64_t p0 = bi * band, p1 = std::min(p.P, p0 + band);
@@ -48,13 +81,17 @@ void fprop_planes(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
         else row.fill(xc + h * xs[2], xs[3], p.W, dst);
       }
       for (int64_t t = 0; t < RS; ++t) in[t] = stage.data() + tap_offset[t];
+      if (grid3) {
+        stage_rows.resize(static_cast<size_t>(rows));
+        for (int64_t i = 0; i < rows; ++i) stage_rows[i] = stage.data() + i * row_len;
+      }
       for (int64_t m = 0; m < M; ++m) {
         const int64_t k = c * M + m;
         for (int64_t t = 0; t < RS; ++t) wk[t] = w[k * ws[0] + (t / S) * ws[2] + (t % S) * ws[3]];
         const T bias = b ? b[k * p.b_stride] : T(0);
         T* yk = y + n * ys[0] + k * ys[1] + p0 * ys[2];
         if (ys[3] == 1 && grid3) {
-          cpu::dwconv_rows_3x3(stage.data(), row_len, col_off, wk.data(), bias, yk, ys[2], p1 - p0, p.Q);
+          cpu::dwconv_rows_3x3(stage_rows.data(), col_off, row_len, wk.data(), bias, yk, ys[2], p1 - p0, p.Q);
           continue;
         }
         if (ys[3] == 1) {
@@ -158,6 +195,7 @@ template <typename T>
 void conv2d_fprop_depthwise(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
   if (p.N == 0 || p.K == 0 || p.P == 0 || p.Q == 0) return;
   if (use_channels_path<T>(p)) fprop_channels(p, x, w, b, y);
+  else if (planes_3x3_direct(p, p.x_strides, p.y_strides)) fprop_planes_3x3(p, x, w, b, y);
   else fprop_planes(p, x, w, b, y);
 }
 

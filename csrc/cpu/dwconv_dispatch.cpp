@@ -30,7 +30,7 @@ Fn pick(Fn scalar_fn, Fn avx2_fn, Fn avx512_fn) {
 template <typename T>
 using RowsFn = void (*)(int64_t, const T* const*, int64_t, const T*, T, T*, int64_t, int64_t, int64_t);
 template <typename T>
-using Rows3x3Fn = void (*)(const T*, int64_t, const int64_t*, const T*, T, T*, int64_t, int64_t, int64_t);
+using Rows3x3Fn = void (*)(const T* const*, const int64_t*, int64_t, const T*, T, T*, int64_t, int64_t, int64_t);
 template <typename T>
 using RowsWgradFn = void (*)(int64_t, const T* const*, int64_t, const T*, int64_t, int64_t, int64_t, T*);
 template <typename T>
@@ -53,10 +53,10 @@ using ChannelsWgradFn = void (*)(int64_t, const T* const*, int64_t, const T*, in
     FASTCONV_DW_SELECT(RowsFn, dwconv_rows, T);                                                            \
     fn(taps, in, in_rs, w, bias, out, out_rs, rows, count);                                                \
   }                                                                                                        \
-  void dwconv_rows_3x3(const T* in, int64_t in_rs, const int64_t* col_off, const T* w, T bias, T* out,    \
-                       int64_t out_rs, int64_t rows, int64_t count) {                                      \
+  void dwconv_rows_3x3(const T* const* in, const int64_t* col_off, int64_t width, const T* w, T bias,      \
+                       T* out, int64_t out_rs, int64_t rows, int64_t count) {                              \
     FASTCONV_DW_SELECT(Rows3x3Fn, dwconv_rows_3x3, T);                                                     \
-    fn(in, in_rs, col_off, w, bias, out, out_rs, rows, count);                                             \
+    fn(in, col_off, width, w, bias, out, out_rs, rows, count);                                             \
   }                                                                                                        \
   void dwconv_rows_wgrad(int64_t taps, const T* const* in, int64_t in_rs, const T* dy, int64_t dy_rs,      \
                          int64_t rows, int64_t count, T* res) {                                            \

@@ -4,7 +4,9 @@
 //  rows     (NCHW planes: one scalar weight per tap, vectors along a contiguous row of pixels)
 //    dwconv_rows:          out[i*out_rs + q] = bias + sum_t w[t] * in[t][i*in_rs + q]   i < rows, q < count
 //    dwconv_rows_3x3:      dwconv_rows for a 3x3 grid of taps whose rows are one output row apart:
-//                          tap (r, s) = in + r*in_rs + col_off[s], weights w[r*3 + s]
+//                          out[i*out_rs + q] = bias + sum_{r,s} w[r*3 + s] * X(in[i + r], q + col_off[s])
+//                          with X(row, v) = row[v] for 0 <= v < width, else 0 (in: rows + 2 pointers;
+//                          columns outside [0, width) are never read)
 //    dwconv_rows_wgrad:    res[t] = sum_{i < rows} sum_{q < count} dy[i*dy_rs + q] * in[t][i*in_rs + q]
 //  channels (NHWC: one weight vector per tap, vectors along contiguous channels)
 //    dwconv_channels:      out[j*ops + k] = (bias ? bias[k] : 0) + sum_t w[t][k] * in[t][j*ips + k]
@@ -25,8 +27,8 @@ namespace cpu {
 #define FASTCONV_DWCONV_DECLARE(T)                                                                        \
   void dwconv_rows(int64_t taps, const T* const* in, int64_t in_rs, const T* w, T bias, T* out,           \
                    int64_t out_rs, int64_t rows, int64_t count);                                          \
-  void dwconv_rows_3x3(const T* in, int64_t in_rs, const int64_t* col_off, const T* w, T bias, T* out,   \
-                       int64_t out_rs, int64_t rows, int64_t count);                                      \
+  void dwconv_rows_3x3(const T* const* in, const int64_t* col_off, int64_t width, const T* w, T bias,     \
+                       T* out, int64_t out_rs, int64_t rows, int64_t count);                              \
   void dwconv_rows_wgrad(int64_t taps, const T* const* in, int64_t in_rs, const T* dy, int64_t dy_rs,     \
                          int64_t rows, int64_t count, T* res);                                            \
   void dwconv_channels(int64_t taps, const T* const* in, int64_t ips, const T* const* w, const T* bias,   \

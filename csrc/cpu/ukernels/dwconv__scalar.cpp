@@ -1,5 +1,6 @@
 // Portable depthwise convolution loops (dwconv.h): one lane, what every CPU runs when no vector
 // path applies (and aarch64 until it has NEON loops).
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -15,11 +16,15 @@ template <typename T>
 struct Vec {
   using reg = T;
   static constexpr int L = 1;
-  static constexpr int kGridVectors = 2;
+  static constexpr int kGridVectors = 2, kGridRows = 2;
+  static void keep(reg&) {}
   static reg zero() { return T(0); }
   static reg set1(T x) { return x; }
   static reg load(const T* p) { return *p; }
   static reg loadn(const T* p, int) { return *p; }  // never called: one lane has no tail
+  using mask_t = bool;
+  static mask_t window(int lo, int hi) { return lo < hi; }
+  static reg loadm(const T* p, mask_t m) { return m ? *p : T(0); }
   static void store(T* p, reg v) { *p = v; }
   static void storen(T* p, reg v, int) { *p = v; }
   static reg fma(reg a, reg b, reg c) { return a * b + c; }
