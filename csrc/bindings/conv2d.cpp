@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <stdexcept>
@@ -120,6 +121,50 @@ void bgrad(const py::array& dy, py::array db) {
   });
 }
 
+// dx, dw, db (each None when not wanted) in one call where one pass serves them (conv.h); false,
+// nothing written, where it does not apply.
+bool backward(const py::array& dy, const py::array& x, const py::array& w, std::optional<py::array> dx,
+              std::optional<py::array> dw, std::optional<py::array> db, Pair stride, Pair padding, Pair dilation,
+              int64_t groups, const std::string& algorithm) {
+  require_same_dtype(dy, x, "grad_output", "input");
+  require_same_dtype(dy, w, "grad_output", "weight");
+  Conv2dParams p = make_params(x, w, dy, stride, padding, dilation, groups, algorithm);
+  int64_t dx_strides[4] = {0, 0, 0, 0}, dw_strides[4] = {0, 0, 0, 0};
+  void *dxptr = nullptr, *dwptr = nullptr, *dbptr = nullptr;
+  if (dx) {
+    require_same_dtype(dy, *dx, "grad_output", "grad_input");
+    if (dx->ndim() != 4 || !std::equal(dx->shape(), dx->shape() + 4, x.shape()))
+      throw py::value_error("conv2d: grad_input must have the input's shape");
+    element_strides<4>(*dx, "grad_input", dx_strides);
+    dxptr = writable_data(*dx, "grad_input");
+  }
+  if (dw) {
+    require_same_dtype(dy, *dw, "grad_output", "grad_weight");
+    if (dw->ndim() != 4 || !std::equal(dw->shape(), dw->shape() + 4, w.shape()))
+      throw py::value_error("conv2d: grad_weight must have the weight's shape");
+    element_strides<4>(*dw, "grad_weight", dw_strides);
+    dwptr = writable_data(*dw, "grad_weight");
+  }
+  if (db) {
+    require_same_dtype(dy, *db, "grad_output", "grad_bias");
+    if (db->ndim() != 1 || db->shape(0) != p.K) throw py::value_error("conv2d: grad_bias must have shape (out_channels,)");
+    p.b_stride = db->strides(0) / db->itemsize();
+    dbptr = writable_data(*db, "grad_bias");
+  }
+  const void* dyptr = dy.data();
+  const void* xptr = x.data();
+  const void* wptr = w.data();
+  bool done = false;
+  dispatch(dtype_of(dy, "grad_output"), [&](auto zero) {
+    using T = decltype(zero);
+    py::gil_scoped_release release;
+    done = conv2d_backward<T>(p, static_cast<const T*>(dyptr), static_cast<const T*>(xptr), static_cast<const T*>(wptr),
+                              static_cast<T*>(dxptr), dx_strides, static_cast<T*>(dwptr), dw_strides,
+                              static_cast<T*>(dbptr));
+  });
+  return done;
+}
+
 }  // namespace
 
 void register_conv2d(py::module_& m) {
@@ -130,6 +175,9 @@ void register_conv2d(py::module_& m) {
   m.def("conv2d_wgrad", &wgrad, py::arg("dy"), py::arg("x"), py::arg("dw"), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("groups"), py::arg("algorithm") = "auto");
   m.def("conv2d_bgrad", &bgrad, py::arg("dy"), py::arg("db"));
+  m.def("conv2d_backward", &backward, py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("dx").none(true),
+        py::arg("dw").none(true), py::arg("db").none(true), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"), py::arg("groups"), py::arg("algorithm") = "auto");
 }
 
 }  // namespace bindings

@@ -91,11 +91,26 @@ void conv2d_wgrad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   }
 }
 
+template <typename T>
+bool conv2d_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, const int64_t* dx_strides,
+                     T* dw, const int64_t* dw_strides, T* db) {
+  check_conv2d_params(p);
+  if ((dx == nullptr && dw == nullptr) || choose<T>(p) != Conv2dAlgorithm::direct ||
+      !conv2d_backward_depthwise_applies<T>(p, dx ? dx_strides : nullptr))
+    return false;
+  conv2d_backward_depthwise(p, dy, x, w, dx, dx_strides, dw, dw_strides, db);
+  return true;
+}
+
 template void conv2d_fprop<float>(const Conv2dParams&, const float*, const float*, const float*, float*);
 template void conv2d_fprop<double>(const Conv2dParams&, const double*, const double*, const double*, double*);
 template void conv2d_dgrad<float>(const Conv2dParams&, const float*, const float*, float*);
 template void conv2d_dgrad<double>(const Conv2dParams&, const double*, const double*, double*);
 template void conv2d_wgrad<float>(const Conv2dParams&, const float*, const float*, float*);
 template void conv2d_wgrad<double>(const Conv2dParams&, const double*, const double*, double*);
+template bool conv2d_backward<float>(const Conv2dParams&, const float*, const float*, const float*, float*,
+                                     const int64_t*, float*, const int64_t*, float*);
+template bool conv2d_backward<double>(const Conv2dParams&, const double*, const double*, const double*, double*,
+                                      const int64_t*, double*, const int64_t*, double*);
 
 }  // namespace fastconv

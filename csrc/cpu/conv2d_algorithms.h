@@ -53,6 +53,14 @@ template <typename T>
 void conv2d_dgrad_depthwise(const Conv2dParams& p, const T* dy, const T* w, T* dx);
 template <typename T>
 void conv2d_wgrad_depthwise(const Conv2dParams& p, const T* dy, const T* x, T* dw);
+// Depthwise 3x3, unit strides and dilations, one filter per channel, unit-stride rows (planes):
+// dx, dw, db (each may be null) from one pass over dy (conv2d_backward_depthwise.cpp). dx_strides
+// describe dx, dw_strides dw, p.b_stride db.
+template <typename T>
+bool conv2d_backward_depthwise_applies(const Conv2dParams& p, const int64_t* dx_strides);
+template <typename T>
+void conv2d_backward_depthwise(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx,
+                               const int64_t* dx_strides, T* dw, const int64_t* dw_strides, T* db);
 
 // Winograd F(4x4, 3x3): 3x3 filters, stride 1, dilation 1 (conv2d_winograd_applies).
 bool conv2d_winograd_applies(const Conv2dParams& p);

@@ -215,6 +215,8 @@ void conv2d_wgrad_depthwise(const Conv2dParams& p, const T* dy, const T* x, T* d
     return;
   }
   if (use_channels_path<T>(p)) wgrad_channels(p, dy, x, dw);
+  else if (conv2d_backward_depthwise_applies<T>(p, nullptr))  // the sums conv2d_backward makes
+    conv2d_backward_depthwise<T>(p, dy, x, nullptr, nullptr, nullptr, dw, p.w_strides, nullptr);
   else wgrad_planes(p, dy, x, dw);
 }
 

@@ -32,6 +32,8 @@ using RowsFn = void (*)(int64_t, const T* const*, int64_t, const T*, T, T*, int6
 template <typename T>
 using Rows3x3Fn = void (*)(const T* const*, const int64_t*, int64_t, const T*, T, T*, int64_t, int64_t, int64_t);
 template <typename T>
+using Rows3x3WgradFn = void (*)(const T* const*, const int64_t*, int64_t, const T*, int64_t, int64_t, int64_t, T*);
+template <typename T>
 using RowsWgradFn = void (*)(int64_t, const T* const*, int64_t, const T*, int64_t, int64_t, int64_t, T*);
 template <typename T>
 using ChannelsFn = void (*)(int64_t, const T* const*, int64_t, const T* const*, const T*, T*, int64_t, int64_t,
@@ -57,6 +59,11 @@ using ChannelsWgradFn = void (*)(int64_t, const T* const*, int64_t, const T*, in
                        T* out, int64_t out_rs, int64_t rows, int64_t count) {                              \
     FASTCONV_DW_SELECT(Rows3x3Fn, dwconv_rows_3x3, T);                                                     \
     fn(in, col_off, width, w, bias, out, out_rs, rows, count);                                             \
+  }                                                                                                        \
+  void dwconv_rows_3x3_wgrad(const T* const* in, const int64_t* col_off, int64_t width, const T* dy,       \
+                             int64_t dy_rs, int64_t rows, int64_t count, T* res) {                         \
+    FASTCONV_DW_SELECT(Rows3x3WgradFn, dwconv_rows_3x3_wgrad, T);                                          \
+    fn(in, col_off, width, dy, dy_rs, rows, count, res);                                                   \
   }                                                                                                        \
   void dwconv_rows_wgrad(int64_t taps, const T* const* in, int64_t in_rs, const T* dy, int64_t dy_rs,      \
                          int64_t rows, int64_t count, T* res) {                                            \

@@ -159,31 +159,34 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
     n, k, p, q = prob.out_shape
     empty_reduction = n * p * q == 0
 
-    dx = dw = db = None
+    dx = dw = db = dxl = dwl = None
     if need_x:
         dx, dxl = _layout.allocate(prob.x.shape, prob.layout, prob.dtype, op)
-        if dxl.size:
-            if k == 0:
-                dxl[...] = 0
-            else:
-                _C.conv2d_dgrad(dyl, prob.w, dxl, *prob.kernel_args())
-        if prob.unbatched:
-            dx = dx[0]
     if need_w:
         dw = _arrays.empty(_layout.from_logical_shape(prob.w.shape, prob.layout), prob.dtype, op)
         dwl = _layout.to_logical(dw, prob.layout)
-        if dwl.size:
-            if empty_reduction:
-                dwl[...] = 0
-            else:
-                _C.conv2d_wgrad(dyl, prob.x, dwl, *prob.kernel_args())
     if need_b and prob.b is not None:
         db = _arrays.empty((k,), prob.dtype, op)
-        if k:
-            if empty_reduction:
-                db[...] = 0
-            else:
-                _C.conv2d_bgrad(dyl, db)
+    # One pass for all three where the kernels have one (depthwise 3x3 on planes); else one each.
+    if (need_x or need_w) and _C.conv2d_backward(dyl, prob.x, prob.w, dxl, dwl, db, *prob.kernel_args()):
+        need_x = need_w = need_b = False
+    if need_x and dxl.size:
+        if k == 0:
+            dxl[...] = 0
+        else:
+            _C.conv2d_dgrad(dyl, prob.w, dxl, *prob.kernel_args())
+    if need_w and dwl.size:
+        if empty_reduction:
+            dwl[...] = 0
+        else:
+            _C.conv2d_wgrad(dyl, prob.x, dwl, *prob.kernel_args())
+    if need_b and db is not None and k:
+        if empty_reduction:
+            db[...] = 0
+        else:
+            _C.conv2d_bgrad(dyl, db)
+    if dx is not None and prob.unbatched:
+        dx = dx[0]
     wrap = prob.wrap
     return wrap(dx), wrap(dw), wrap(db)
 

@@ -7,6 +7,9 @@
 //                          out[i*out_rs + q] = bias + sum_{r,s} w[r*3 + s] * X(in[i + r], q + col_off[s])
 //                          with X(row, v) = row[v] for 0 <= v < width, else 0 (in: rows + 2 pointers;
 //                          columns outside [0, width) are never read)
+//    dwconv_rows_3x3_wgrad: the weight and bias gradient of dwconv_rows_3x3 (same in, col_off, width):
+//                          res[r*3 + s] = sum_{i < rows, q < count} dy[i*dy_rs + q] * X(in[i + r], q + col_off[s]),
+//                          res[9] = sum dy[i*dy_rs + q]
 //    dwconv_rows_wgrad:    res[t] = sum_{i < rows} sum_{q < count} dy[i*dy_rs + q] * in[t][i*in_rs + q]
 //  channels (NHWC: one weight vector per tap, vectors along contiguous channels)
 //    dwconv_channels:      out[j*ops + k] = (bias ? bias[k] : 0) + sum_t w[t][k] * in[t][j*ips + k]
@@ -29,6 +32,8 @@ namespace cpu {
                    int64_t out_rs, int64_t rows, int64_t count);                                          \
   void dwconv_rows_3x3(const T* const* in, const int64_t* col_off, int64_t width, const T* w, T bias,     \
                        T* out, int64_t out_rs, int64_t rows, int64_t count);                              \
+  void dwconv_rows_3x3_wgrad(const T* const* in, const int64_t* col_off, int64_t width, const T* dy,     \
+                             int64_t dy_rs, int64_t rows, int64_t count, T* res);                         \
   void dwconv_rows_wgrad(int64_t taps, const T* const* in, int64_t in_rs, const T* dy, int64_t dy_rs,     \
                          int64_t rows, int64_t count, T* res);                                            \
   void dwconv_channels(int64_t taps, const T* const* in, int64_t ips, const T* const* w, const T* bias,   \
