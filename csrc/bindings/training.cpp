@@ -103,6 +103,46 @@ double sparse_ce_binding(const py::array& x, const py::array& labels, bool from_
   return loss;
 }
 
+double categorical_ce_binding(const py::array& x, const py::array& target, double eps, std::optional<py::array> dx) {
+  const auto [rows, C] = rows_cols(x, "x");
+  require_c_contiguous(x, "x", rows * C);
+  require_same_dtype(x, target, "x", "target");
+  require_c_contiguous(target, "target", rows * C);
+  void* dxptr = nullptr;
+  if (dx) {
+    require_same_dtype(x, *dx, "x", "dx");
+    require_c_contiguous(*dx, "dx", rows * C);
+    dxptr = writable_data(*dx, "dx");
+  }
+  double loss = 0;
+  dispatch(dtype_of(x, "x"), [&](auto zero) {
+    using T = decltype(zero);
+    const T* xptr = static_cast<const T*>(x.data());
+    const T* tptr = static_cast<const T*>(target.data());
+    py::gil_scoped_release release;
+    loss = categorical_cross_entropy<T>(rows, C, xptr, tptr, eps, static_cast<T*>(dxptr));
+  });
+  return loss;
+}
+
+void dropout_binding(const py::array& x, const py::array& u, double rate, py::array y) {
+  const int64_t n = x.size();
+  require_c_contiguous(x, "x", n);
+  require_c_contiguous(y, "y", n);
+  require_c_contiguous(u, "u", n);
+  require_same_dtype(x, y, "x", "y");
+  if (!u.dtype().is(py::dtype::of<float>())) throw py::type_error("u: must be float32");
+  if (!(rate >= 0.0 && rate < 1.0)) throw py::value_error("rate: must be in [0, 1)");
+  void* yptr = writable_data(y, "y");
+  dispatch(dtype_of(x, "x"), [&](auto zero) {
+    using T = decltype(zero);
+    const T* xptr = static_cast<const T*>(x.data());
+    const float* uptr = static_cast<const float*>(u.data());
+    py::gil_scoped_release release;
+    dropout_apply<T>(n, xptr, uptr, rate, static_cast<T*>(yptr));
+  });
+}
+
 // Checks the lists (same length, dtype, sizes, contiguous, writable state) and builds the slots.
 template <typename T>
 std::vector<OptimizerSlot<T>> optimizer_slots(std::vector<py::array>& params, const std::vector<py::array>& grads,
@@ -160,6 +200,18 @@ void sgd_binding(std::vector<py::array> params, const std::vector<py::array>& gr
   });
 }
 
+void rmsprop_binding(std::vector<py::array> params, const std::vector<py::array>& grads, std::vector<py::array> v,
+                     std::optional<std::vector<py::array>> momentums, double lr, double rho, double momentum,
+                     double epsilon) {
+  dispatch(list_dtype(params), [&](auto zero) {
+    using T = decltype(zero);
+    // slots: m = momentum buffer (optional), v = velocity
+    auto slots = optimizer_slots<T>(params, grads, momentums ? &*momentums : nullptr, &v);
+    py::gil_scoped_release release;
+    rmsprop_update<T>(slots.data(), static_cast<int64_t>(slots.size()), lr, rho, momentum, epsilon);
+  });
+}
+
 }  // namespace
 
 void register_training(py::module_& m) {
@@ -168,6 +220,12 @@ void register_training(py::module_& m) {
         py::arg("dpre"), py::arg("db").none(true));
   m.def("sparse_softmax_cross_entropy", &sparse_ce_binding, py::arg("x"), py::arg("labels"), py::arg("from_logits"),
         py::arg("epsilon"), py::arg("dx").none(true));
+  m.def("categorical_cross_entropy", &categorical_ce_binding, py::arg("x"), py::arg("target"), py::arg("epsilon"),
+        py::arg("dx").none(true));
+  m.def("dropout", &dropout_binding, py::arg("x"), py::arg("u"), py::arg("rate"), py::arg("y"));
+  m.def("rmsprop_update", &rmsprop_binding, py::arg("params"), py::arg("grads"), py::arg("v"),
+        py::arg("momentums").none(true), py::arg("learning_rate"), py::arg("rho"), py::arg("momentum"),
+        py::arg("epsilon"));
   m.def("adam_update", &adam_binding, py::arg("params"), py::arg("grads"), py::arg("m"), py::arg("v"),
         py::arg("step"), py::arg("learning_rate"), py::arg("beta_1"), py::arg("beta_2"), py::arg("epsilon"));
   m.def("sgd_update", &sgd_binding, py::arg("params"), py::arg("grads"), py::arg("momentums").none(true),

@@ -25,12 +25,28 @@ results do not depend on the thread count):
     ``labels``: integers of shape ``x.shape[:-1]`` (or with a trailing 1, which Keras squeezes), in
     ``[0, C)``.
 
+``categorical_cross_entropy(x, target, *, need_grad=True, epsilon=1e-7) -> (loss, dx)``
+    Keras's ``CategoricalCrossentropy(from_logits=False)``, mean over the rows: ``x`` ``(..., C)``
+    probabilities, ``target`` of the same shape (one-hot or probabilities);
+    ``p = clip(x / sum(x), epsilon, 1 - epsilon)``, ``loss = mean(-sum(target * log p, -1))``; ``dx`` its
+    gradient (zero through the clip where it is active), None when ``need_grad`` is false.
+
+``dropout(x, u, rate) -> y``
+    ``y = x * (u >= rate ? 1 / (1 - rate) : 0)`` with ``u`` float32 uniforms in [0, 1) of ``x``'s shape
+    (drawn by the caller, so the random stream is the caller's); the backward is ``dropout(dy, u, rate)``.
+
 ``adam_update(params, grads, m, v, step, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7) -> None``
     Keras's Adam in place over lists of same-dtype arrays (one native call for all of them);
     ``step`` is Keras's ``iterations + 1`` (1 on the first update):
     ``alpha = lr * sqrt(1 - beta_2**step) / (1 - beta_1**step)``; ``m = beta_1*m + (1 - beta_1)*g``;
     ``v = beta_2*v + (1 - beta_2)*g*g``; ``p -= alpha * m / (sqrt(v) + epsilon)`` (epsilon outside the
     square root, on the uncorrected v, as Keras does).
+
+``rmsprop_update(params, grads, velocities, momentums=None, learning_rate=0.001, rho=0.9, momentum=0.0,
+epsilon=1e-7) -> None``
+    Keras's RMSprop (not centered) in place: ``v = rho*v + (1 - rho)*g*g``;
+    ``inc = lr*g / sqrt(v + epsilon)``; ``p -= inc``, or with momentum ``m = momentum*m + inc`` then
+    ``p -= m`` (``momentums`` needed when momentum != 0).
 
 ``sgd_update(params, grads, momentums=None, learning_rate=0.01, momentum=0.0, nesterov=False) -> None``
     Keras's SGD in place: without momentum ``p -= lr*g``; with momentum ``m = momentum*m - lr*g``
@@ -146,10 +162,11 @@ def sparse_softmax_cross_entropy(x: np.ndarray, labels, from_logits: bool = True
     return float(loss), dx
 
 
-def _param_lists(op: str, params, grads, *states) -> Tuple[List[np.ndarray], ...]:
+def _param_lists(op: str, params, grads, *states, names=None) -> Tuple[List[np.ndarray], ...]:
     lists = [list(params), list(grads)] + [None if s is None else list(s) for s in states]
     n = len(lists[0])
-    names = ["params", "grads", "m", "v"] if len(states) == 2 else ["params", "grads", "momentums"]
+    if names is None:
+        names = ["params", "grads", "m", "v"] if len(states) == 2 else ["params", "grads", "momentums"]
     for name, lst in zip(names, lists):
         if lst is not None and len(lst) != n:
             raise ValueError(f"{op}: {name} has {len(lst)} arrays but params has {n}")
@@ -190,3 +207,46 @@ def sgd_update(params: Sequence[np.ndarray], grads: Sequence[np.ndarray],
     p, g, mm = _param_lists(op, params, grads, momentums)
     _C.sgd_update(p, g, mm if float(momentum) != 0.0 else None, float(learning_rate), float(momentum),
                   bool(nesterov))
+
+
+def rmsprop_update(params: Sequence[np.ndarray], grads: Sequence[np.ndarray], velocities: Sequence[np.ndarray],
+                   momentums: Optional[Sequence[np.ndarray]] = None, learning_rate: float = 0.001, rho: float = 0.9,
+                   momentum: float = 0.0, epsilon: float = 1e-7) -> None:
+    op = "rmsprop_update"
+    if not 0.0 <= float(rho) < 1.0:
+        raise ValueError(f"{op}: rho must be in [0, 1), got {rho!r}")
+    if float(momentum) < 0.0:
+        raise ValueError(f"{op}: momentum must be >= 0, got {momentum!r}")
+    if float(momentum) != 0.0 and momentums is None:
+        raise ValueError(f"{op}: momentum={momentum} needs the momentums state arrays")
+    if not float(epsilon) > 0.0:
+        raise ValueError(f"{op}: epsilon must be > 0, got {epsilon!r}")
+    p, g, vv, mm = _param_lists(op, params, grads, velocities, momentums if float(momentum) != 0.0 else None,
+                                names=["params", "grads", "velocities", "momentums"])
+    _C.rmsprop_update(p, g, vv, mm, float(learning_rate), float(rho), float(momentum), float(epsilon))
+
+
+def categorical_cross_entropy(x: np.ndarray, target: np.ndarray, *, need_grad: bool = True,
+                              epsilon: float = KERAS_EPSILON) -> Tuple[float, Optional[np.ndarray]]:
+    op = "categorical_cross_entropy"
+    x = _float_array(x, "x", op)
+    target = _float_array(target, "target", op)
+    if target.shape != x.shape or target.dtype != x.dtype:
+        raise ValueError(f"{op}: target {target.shape} {target.dtype} must match x {x.shape} {x.dtype}")
+    if x.shape[-1] == 0:
+        raise ValueError(f"{op}: x of shape {x.shape} has no classes")
+    dx = _arrays.empty(x.shape, x.dtype, op) if need_grad else None
+    loss = _C.categorical_cross_entropy(x, target, float(epsilon), dx)
+    return float(loss), dx
+
+
+def dropout(x: np.ndarray, u: np.ndarray, rate: float) -> np.ndarray:
+    op = "dropout"
+    x = _float_array(x, "x", op)
+    if not isinstance(u, np.ndarray) or u.dtype != np.float32 or u.shape != x.shape or not u.flags.c_contiguous:
+        raise ValueError(f"{op}: u must be a contiguous float32 array of x's shape {x.shape}")
+    if isinstance(rate, bool) or not 0.0 <= float(rate) < 1.0:
+        raise ValueError(f"{op}: rate must be in [0, 1), got {rate!r}")
+    y = _arrays.empty(x.shape, x.dtype, op)
+    _C.dropout(x, u, float(rate), y)
+    return y

@@ -27,6 +27,20 @@ template <typename T>
 double sparse_softmax_cross_entropy(int64_t rows, int64_t C, const T* x, const int64_t* labels, bool from_logits,
                                     double eps, T* dx);
 
+// Keras's categorical cross-entropy of probabilities (from_logits=False), mean over the rows:
+//   p_r = x_r / sum(x_r),  pc = clip(p_r, eps, 1 - eps),  loss_r = -sum_c t_rc log pc_rc
+// x, target, dx: (rows, C). dx (may be null) is the gradient of the mean: dL/dp = -t / pc inside the
+// clip range (bounds included, as torch.clip differentiates), 0 outside; through p = x / s,
+// dx_c = (dp_c - sum_k dp_k p_k) / s. Returns the mean loss, summed in a fixed order.
+template <typename T>
+double categorical_cross_entropy(int64_t rows, int64_t C, const T* x, const T* target, double eps, T* dx);
+
+// Dropout's mask applied from uniforms u in [0, 1): y = x * (u >= rate ? 1 / (1 - rate) : 0), a
+// product so that inf and NaN in x behave as in x * mask; the backward is the same map on dy.
+//   x, y: (n,) (y may be x)   u: (n,) float32
+template <typename T>
+void dropout_apply(int64_t n, const T* x, const float* u, double rate, T* y);
+
 // One tensor of an optimizer: n values of the parameter, its gradient and its state slots; the four
 // arrays are distinct (no overlap), which lets the update loops vectorise.
 template <typename T>
@@ -44,6 +58,12 @@ struct OptimizerSlot {
 template <typename T>
 void adam_update(const OptimizerSlot<T>* slots, int64_t count, int64_t step, double lr, double beta_1, double beta_2,
                  double epsilon);
+// Keras RMSprop (not centered), the velocity in slot v:
+//   v = rho v + (1 - rho) g^2;  inc = lr g / sqrt(v + epsilon);
+//   with momentum (slot m): m = momentum m + inc, p -= m;  without (m null): p -= inc
+template <typename T>
+void rmsprop_update(const OptimizerSlot<T>* slots, int64_t count, double lr, double rho, double momentum,
+                    double epsilon);
 // Keras SGD: with momentum, m = momentum m - lr g, then p += m (or p += momentum m - lr g with
 // nesterov); without momentum p -= lr g.
 template <typename T>

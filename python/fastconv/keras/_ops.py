@@ -4,7 +4,8 @@ Layers keep arrays in fastconv's compute layouts (NHWC activations, conv weights
 weights (units, in)) so that no call copies. Each layer's forward and backward is one function here:
 an affine op (conv2d or linear) followed by the fused bias + activation kernel (in place on the affine
 op's output), and its chain-rule backward (fused activation derivative and bias gradient, then the
-affine op's backward). The sparse cross-entropy and the Adam / SGD updates are fused kernels too.
+affine op's backward). The cross-entropies, the Adam / SGD / RMSprop updates and dropout's mask are
+native kernels too; no step does heavy NumPy math.
 """
 
 from __future__ import annotations
@@ -138,23 +139,10 @@ def softmax_cross_entropy(logits: np.ndarray, target: np.ndarray, need_grad: boo
 
 
 def probability_cross_entropy(probs: np.ndarray, target: np.ndarray, need_grad: bool, eps: float):
-    """Keras's cross-entropy of probabilities: p / sum(p), clipped to [eps, 1 - eps], -sum(t * log p).
-
-    ``target`` (N, classes) one-hot or probabilities (CategoricalCrossentropy; the sparse loss has a
-    kernel). On (batch x classes) arrays, once per batch.
-    """
-    total = probs.sum(-1, keepdims=True)
-    p = probs / total
-    clipped = np.clip(p, eps, 1.0 - eps)
-    n = probs.shape[0]
-    loss = -float(np.vdot(target, np.log(clipped))) / n
-    grad = None
-    if need_grad:
-        inside = (p >= eps) & (p <= 1.0 - eps)
-        dp = np.where(inside, -target / clipped, 0.0) / n
-        # p = probs / total: dp/dprobs = (I - p 1^T) / total
-        grad = ((dp - (dp * p).sum(-1, keepdims=True)) / total).astype(probs.dtype)
-    return loss, grad
+    """Keras's cross-entropy of probabilities: p / sum(p), clipped to [eps, 1 - eps], -sum(t * log p),
+    mean over the batch; ``target`` (N, classes) one-hot or probabilities (CategoricalCrossentropy)."""
+    return _training.categorical_cross_entropy(np.ascontiguousarray(probs), np.ascontiguousarray(target),
+                                               need_grad=need_grad, epsilon=eps)
 
 
 def mean_squared_error(y_pred: np.ndarray, y_true: np.ndarray, need_grad: bool):
@@ -184,12 +172,11 @@ def rmsprop_update(w: np.ndarray, g: np.ndarray, v: np.ndarray, m: Optional[np.n
                    momentum: float, epsilon: float) -> None:
     """Keras's RMSprop, in place: v = rho v + (1 - rho) g^2; step = lr g / sqrt(v + epsilon);
     w -= step (with momentum: m = momentum m + step; w -= m)."""
-    v *= rho
-    v += (1.0 - rho) * (g * g)
-    step = lr * g / np.sqrt(v + epsilon)
-    if m is None:
-        w -= step
-        return
-    m *= momentum
-    m += step
-    w -= m
+    _training.rmsprop_update([w], [g], [v], None if m is None else [m], lr, rho, momentum, epsilon)
+
+
+# --------------------------------------------------------------------------- dropout
+
+def dropout(x: np.ndarray, u: np.ndarray, rate: float) -> np.ndarray:
+    """x * (u >= rate) / (1 - rate) for float32 uniforms u; the backward is dropout(dy, u, rate)."""
+    return _training.dropout(np.ascontiguousarray(x), u, rate)

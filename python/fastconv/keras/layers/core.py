@@ -164,15 +164,14 @@ class Dropout(Layer):
             self._saved = None
             return x
         rng = self._rng if self._rng is not None else utils.rng()
-        keep = rng.random(x.shape, dtype=np.float32) >= self.rate
-        self._saved = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
-        return x * self._saved
+        self._saved = rng.random(x.shape, dtype=np.float32)  # kept where u >= rate
+        return _ops.dropout(x, self._saved, self.rate)
 
     def backward(self, dy, need_dx=True):
-        scale, self._saved = self._saved, None
+        u, self._saved = self._saved, None
         if not need_dx:
             return None
-        return dy if scale is None else dy * scale
+        return dy if u is None else _ops.dropout(dy, u, self.rate)
 
     def get_config(self):
         config = super().get_config()
