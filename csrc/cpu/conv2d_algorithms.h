@@ -36,6 +36,11 @@ template <typename T>
 void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 template <typename T>
 void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw);
+// Backward-weight as an indirect GEMM over the rows of a padded planar copy of x, for small images
+// and unit horizontal stride, chosen inside conv2d_wgrad_implicit_gemm.
+bool conv2d_wgrad_planar_indirect_gemm_applies(const Conv2dParams& p);
+template <typename T>
+void conv2d_wgrad_planar_indirect_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 // Forward and backward-weight by direct convolution for at most 4 input channels (one group) with
 // channels-last output / dy, chosen inside the implicit GEMM entry points.
 bool conv2d_direct_few_channels_applies(const Conv2dParams& p);

@@ -34,6 +34,7 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
   // Direct only while all taps of a filter block fit the kernel's registers at once or nearly: on a
   // 7x7 RGB stem (147 taps, dy streamed 13 times) the patch-row GEMM below measured 1.3x faster.
   if (conv2d_direct_few_channels_applies(p) && RS * Cg <= 27) return conv2d_wgrad_direct_few_channels(p, dy, x, dw);
+  if (conv2d_wgrad_planar_indirect_gemm_applies(p)) return conv2d_wgrad_planar_indirect_gemm(p, dy, x, dw);
   if (conv2d_wgrad_channels_last_applies(p)) return conv2d_wgrad_channels_last(p, dy, x, dw);
   // Planar data on small images (the deep layers of a ResNet at 4x4 or 2x2, the seed model's third
   // layer) with enough channels for the channels-last form: copying x and dy to channels-last once
