@@ -15,7 +15,8 @@ from typing import Optional, Tuple
 import numpy as np
 
 import fastconv as F
-from fastconv import _training
+from fastconv import _C, _arrays, _training
+from fastconv._pool2d import pool2d_output_size
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
 
@@ -52,16 +53,41 @@ def bias_act_backward(dy: np.ndarray, y: np.ndarray, act: str, has_bias: bool):
     return _training.bias_act_backward(np.ascontiguousarray(dy), y, act, need_bias_grad=has_bias)
 
 
+# The affine ops and max pooling go straight to the kernels, without fastconv.functional's per-call
+# argument normalisation (about 20 us of Python a call, several times a step): the layers checked
+# their arguments and shapes when they were built and the model checks every input batch, and the
+# kernels' C++ entries still check each problem. NHWC arrays are passed as (N, C, H, W) views.
+
+def _nchw(a: np.ndarray) -> np.ndarray:
+    return a.transpose(0, 3, 1, 2)
+
+
 def conv2d(x: np.ndarray, w: np.ndarray, stride, padding, dilation) -> np.ndarray:
-    """x: (N, H, W, C), w: (K, R, S, C) -> conv(x, w): (N, P, Q, K), no bias."""
-    return F.conv2d(x, w, None, stride, padding, dilation, layout="NHWC")
+    """x: (N, H, W, C), w: (K, R, S, C), symmetric padding (pad_h, pad_w) -> conv(x, w): (N, P, Q, K)."""
+    n, h, wd, _ = x.shape
+    k, r, s, _ = w.shape
+    p = (h + 2 * padding[0] - dilation[0] * (r - 1) - 1) // stride[0] + 1
+    q = (wd + 2 * padding[1] - dilation[1] * (s - 1) - 1) // stride[1] + 1
+    y = _arrays.empty((n, p, q, k), x.dtype, "conv2d")
+    if y.size:
+        _C.conv2d_fprop(_nchw(_arrays.kernel_ready(x)), _nchw(w), None, _nchw(y), stride, padding, dilation, 1, "auto")
+    return y
 
 
-def conv2d_backward(dz: np.ndarray, x: np.ndarray, w: np.ndarray, stride, padding, dilation, need_dx: bool):
-    """From dL/dz for z = conv(x, w): (dx or None, dw (K, R, S, C))."""
-    dx, dw, _ = F.conv2d_backward(dz, x, w, None, stride, padding, dilation, layout="NHWC",
-                                  needs_input_grad=(need_dx, True, False))
-    return dx, dw
+def conv2d_backward(dz: np.ndarray, x: np.ndarray, w: np.ndarray, dw: np.ndarray, stride, padding, dilation,
+                    need_dx: bool) -> Optional[np.ndarray]:
+    """From dL/dz for z = conv(x, w): writes dL/dw into dw (K, R, S, C); returns dL/dx or None."""
+    dzl = _nchw(_arrays.kernel_ready(dz))
+    if dz.size:
+        _C.conv2d_wgrad(dzl, _nchw(x), _nchw(dw), stride, padding, dilation, 1, "auto")
+    else:
+        dw[...] = 0
+    if not need_dx:
+        return None
+    dx = _arrays.empty(x.shape, x.dtype, "conv2d_backward")
+    if dx.size:
+        _C.conv2d_dgrad(dzl, _nchw(w), _nchw(dx), stride, padding, dilation, 1, "auto")
+    return dx
 
 
 def conv2d_act(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], stride, padding, dilation, act: str):
@@ -71,15 +97,21 @@ def conv2d_act(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], stride, pa
 
 def linear_act(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], act: str):
     """x: (N, in), w: (units, in), b: (units,) -> y = act(x w^T + b): (N, units)."""
-    return _training.bias_act(F.linear(x, w), b, act)
+    y = _arrays.empty((x.shape[0], w.shape[0]), x.dtype, "linear")
+    _C.linear_fprop(_arrays.kernel_ready(x), w, None, y)
+    return bias_act(y, b, act)
 
 
-def linear_act_backward(dy: np.ndarray, y: np.ndarray, x: np.ndarray, w: np.ndarray, has_bias: bool,
-                        act: str, need_dx: bool) -> Tuple:
-    """From the forward's output y: (dx or None, dw (units, in), db (units,) or None)."""
-    dz, db = _training.bias_act_backward(np.ascontiguousarray(dy), y, act, need_bias_grad=has_bias)
-    dx, dw, _ = F.linear_backward(dz, x, w, None, needs_input_grad=(need_dx, True, False))
-    return dx, dw, db
+def linear_act_backward(dy: np.ndarray, y: np.ndarray, x: np.ndarray, w: np.ndarray, dw: np.ndarray,
+                        has_bias: bool, act: str, need_dx: bool) -> Tuple:
+    """From the forward's output y: writes dL/dw into dw (units, in); returns (dx or None, db or None)."""
+    dz, db = bias_act_backward(dy, y, act, has_bias)
+    _C.linear_wgrad(dz, _arrays.kernel_ready(x), dw)
+    dx = None
+    if need_dx:
+        dx = _arrays.empty(x.shape, x.dtype, "linear_backward")
+        _C.linear_dgrad(dz, w, dx)
+    return dx, db
 
 
 # --------------------------------------------------------------------------- pooling
@@ -100,13 +132,21 @@ def _uncrop(dy, crop, full_shape):
 
 def max_pool(x, pool, stride, padding, ceil_mode, crop):
     """x: (N, H, W, C) -> (N, P, Q, C); returns the output and the uncropped output shape."""
-    y = F.max_pool2d(x, pool, stride, padding, ceil_mode=ceil_mode, layout="NHWC")
-    return _crop(y, crop), y.shape
+    n, h, w, c = x.shape
+    shape = (n, pool2d_output_size(h, pool[0], stride[0], padding[0], 1, ceil_mode),
+             pool2d_output_size(w, pool[1], stride[1], padding[1], 1, ceil_mode), c)
+    y = _arrays.empty(shape, x.dtype, "max_pool2d")
+    if y.size:
+        _C.max_pool2d_fprop(_nchw(_arrays.kernel_ready(x)), _nchw(y), None, pool, stride, padding, (1, 1))
+    return _crop(y, crop), shape
 
 
 def max_pool_backward(dy, x, pool, stride, padding, ceil_mode, crop, full_shape):
-    return F.max_pool2d_backward(_uncrop(dy, crop, full_shape), x, pool, stride, padding, ceil_mode=ceil_mode,
-                                 layout="NHWC")
+    dy = _arrays.kernel_ready(_uncrop(dy, crop, full_shape))
+    dx = _arrays.empty(x.shape, x.dtype, "max_pool2d_backward")
+    if dx.size:
+        _C.max_pool2d_dgrad(_nchw(dy), _nchw(x), None, _nchw(dx), pool, stride, padding, (1, 1))
+    return dx
 
 
 def avg_pool(x, pool, stride, padding, ceil_mode, crop):
@@ -124,8 +164,12 @@ def avg_pool_backward(dy, x, pool, stride, padding, ceil_mode, crop, full_shape)
 
 def sparse_cross_entropy(y_pred: np.ndarray, labels: np.ndarray, from_logits: bool, need_grad: bool, eps: float):
     """Keras's SparseCategoricalCrossentropy, mean over the batch: -log p[label] with p = softmax(y_pred)
-    (from_logits) or clip(y_pred / sum(y_pred), eps, 1 - eps); labels int64 (N,)."""
-    return _training.sparse_softmax_cross_entropy(y_pred, labels, from_logits, need_grad=need_grad, epsilon=eps)
+    (from_logits) or clip(y_pred / sum(y_pred), eps, 1 - eps); labels int64 (N,), which the loss's
+    prepare_targets checked once per fit (the kernel still refuses a label out of range)."""
+    if labels.dtype != np.int64 or not labels.flags.c_contiguous or not y_pred.flags.c_contiguous:
+        return _training.sparse_softmax_cross_entropy(y_pred, labels, from_logits, need_grad=need_grad, epsilon=eps)
+    dx = _arrays.empty(y_pred.shape, y_pred.dtype, "sparse_categorical_crossentropy") if need_grad else None
+    return float(_C.sparse_softmax_cross_entropy(y_pred, labels, bool(from_logits), float(eps), dx)), dx
 
 
 def softmax_cross_entropy(logits: np.ndarray, target: np.ndarray, need_grad: bool):

@@ -111,9 +111,8 @@ class Conv2D(Layer):
         """From dL/d(pre-activation) and the bias gradient: writes the weights' grads, returns dL/dx."""
         x, _ = self._saved
         self._saved = None
-        dx, dw = _ops.conv2d_backward(dz, x, self.kernel.native, self.strides, self._pad, self.dilation_rate,
-                                      need_dx)
-        self.kernel.grad[...] = dw
+        dx = _ops.conv2d_backward(dz, x, self.kernel.native, self.kernel.grad, self.strides, self._pad,
+                                  self.dilation_rate, need_dx)
         if self.bias is not None:
             self.bias.grad[...] = db
         if dx is not None and any(self._extra[0] + self._extra[1]):

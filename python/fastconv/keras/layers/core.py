@@ -74,9 +74,8 @@ class Dense(Layer):
     def backward(self, dy, need_dx=True):
         x, y = self._saved
         self._saved = None
-        dx, dw, db = _ops.linear_act_backward(dy, y, x, self.kernel.native, self.bias is not None, self.activation,
-                                              need_dx)
-        self.kernel.grad[...] = dw
+        dx, db = _ops.linear_act_backward(dy, y, x, self.kernel.native, self.kernel.grad, self.bias is not None,
+                                          self.activation, need_dx)
         if self.bias is not None:
             self.bias.grad[...] = db
         return dx
