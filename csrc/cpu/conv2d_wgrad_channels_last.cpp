@@ -77,7 +77,7 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
 
   parallel_for(0, parts * G * jb_ranges, 1, [&](int64_t lo, int64_t hi) {
     const auto a = cpu::scratch<T>(panels * cpu::kPanelRows * kChunk);
-    const auto bm = cpu::scratch<T>(kChunk * kCB), out = cpu::scratch<T>(Kg * kCB);
+    const auto bm = cpu::scratch<T>(kChunk * kCB);
     std::vector<int64_t> pix_n(kChunk), pix_h(kChunk), pix_w(kChunk);
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t jr = task % jb_ranges, g = (task / jb_ranges) % G, part = task / (jb_ranges * G);
@@ -104,8 +104,9 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
           }
         }
         for (int64_t jb = jb_lo; jb < jb_hi; ++jb) {
+          T* acc_block = acc + (jb - jb_lo) * block_size;
           if (b_in_place && count == kChunk) {
-            cpu::gemm_tile(Kg, kChunk, a.get(), x + pix0 * xs[3] + g * Cg + jb * kCB, xs[3], out.get(), kCB);
+            cpu::gemm_tile_acc(Kg, kChunk, a.get(), x + pix0 * xs[3] + g * Cg + jb * kCB, xs[3], acc_block, kCB);
           } else {
             // B: the block's columns for each pixel; zero in the padding, past the chunk and past J.
             const int64_t used = std::min(kCB, J - jb * kCB);
@@ -123,10 +124,8 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
               std::fill(dst + used, dst + kCB, T(0));
             }
             std::fill(bm.get() + count * kCB, bm.get() + kChunk * kCB, T(0));
-            cpu::gemm_tile(Kg, kChunk, a.get(), bm.get(), out.get());
+            cpu::gemm_tile_acc(Kg, kChunk, a.get(), bm.get(), kCB, acc_block, kCB);
           }
-          T* acc_block = acc + (jb - jb_lo) * block_size;
-          for (int64_t i = 0; i < block_size; ++i) acc_block[i] += out[i];
         }
       }
     }

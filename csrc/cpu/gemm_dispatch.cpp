@@ -1,4 +1,4 @@
-// Routes gemm_tile, gemm_nt, igemm_6x64 and igemm_6x64_rows to the selected ISA's kernels, chosen once per process.
+// Routes gemm_tile, gemm_tile_acc, gemm_nt, igemm_6x64 and igemm_6x64_rows to the selected ISA's kernels, chosen once per process.
 #include "isa.h"
 #include "ukernels/gemm.h"
 #include "ukernels/gemm_nt.h"
@@ -25,6 +25,16 @@ void gemm_tile(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb
 
 void gemm_tile(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc) {
   static const GemmFn<double> fn = FASTCONV_PICK_FOR_ISA(GemmFn<double>, gemm_f64_6x64);
+  fn(M, J, A, B, ldb, C, ldc);
+}
+
+void gemm_tile_acc(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  static const GemmFn<float> fn = FASTCONV_PICK_FOR_ISA(GemmFn<float>, gemm_f32_6x64_acc);
+  fn(M, J, A, B, ldb, C, ldc);
+}
+
+void gemm_tile_acc(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc) {
+  static const GemmFn<double> fn = FASTCONV_PICK_FOR_ISA(GemmFn<double>, gemm_f64_6x64_acc);
   fn(M, J, A, B, ldb, C, ldc);
 }
 

@@ -52,19 +52,29 @@ inline void for_each_panel(int64_t M, int64_t J, const T* A, T* C, int64_t ldc, 
 namespace scalar {
 void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc);
 void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc);
+void gemm_f32_6x64_acc(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc);
+void gemm_f64_6x64_acc(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc);
 }  // namespace scalar
 namespace avx2 {
 void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc);
 void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc);
+void gemm_f32_6x64_acc(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc);
+void gemm_f64_6x64_acc(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc);
 }  // namespace avx2
 namespace avx512 {
 void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc);
 void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc);
+void gemm_f32_6x64_acc(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc);
+void gemm_f64_6x64_acc(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc);
 }  // namespace avx512
 
 // The selected ISA's kernel (isa.h).
 void gemm_tile(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc);
 void gemm_tile(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc);
+// C[m * ldc + t] += the same sums: each starts from C's value and adds j = 0, 1, ... in order, so a
+// reduction split into fixed chunks accumulates in place without a staging tile.
+void gemm_tile_acc(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc);
+void gemm_tile_acc(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc);
 // Contiguous B and C rows (ldb = ldc = kTilePixels).
 template <typename T>
 inline void gemm_tile(int64_t M, int64_t J, const T* A, const T* B, T* C) {

@@ -13,11 +13,11 @@ namespace avx512 {
 
 namespace {
 
-template <int ROWS>
+template <int ROWS, bool ACC>
 inline void panel_6x64(int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
   __m512 acc[ROWS][4];
   for (int i = 0; i < ROWS; ++i)
-    for (int c = 0; c < 4; ++c) acc[i][c] = _mm512_setzero_ps();
+    for (int c = 0; c < 4; ++c) acc[i][c] = ACC ? _mm512_loadu_ps(C + i * ldc + 16 * c) : _mm512_setzero_ps();
   for (int64_t j = 0; j < J; ++j) {
     const float* b = B + j * ldb;
     const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32),
@@ -39,12 +39,23 @@ inline void panel_6x64(int64_t J, const float* A, const float* B, int64_t ldb, f
 
 void gemm_f32_6x64(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
   for_each_panel(M, J, A, C, ldc, [&](auto rows, const float* a, float* c) {
-    panel_6x64<decltype(rows)::value>(J, a, B, ldb, c, ldc);
+    panel_6x64<decltype(rows)::value, false>(J, a, B, ldb, c, ldc);
   });
 }
 
 void gemm_f64_6x64(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc) {
   gemm_6x64_generic<double>(M, J, A, B, ldb, C, ldc);
+}
+
+void gemm_f32_6x64_acc(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  for_each_panel(M, J, A, C, ldc, [&](auto rows, const float* a, float* c) {
+    panel_6x64<decltype(rows)::value, true>(J, a, B, ldb, c, ldc);
+  });
+}
+
+void gemm_f64_6x64_acc(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C,
+                       int64_t ldc) {
+  gemm_6x64_generic<double, true>(M, J, A, B, ldb, C, ldc);
 }
 
 }  // namespace avx512
