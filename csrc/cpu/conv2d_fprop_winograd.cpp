@@ -6,11 +6,13 @@
 // input tiles into V[xi][c][t] (xi = one of the 36 tile positions), run 36 tile GEMMs
 // M[xi] = U[xi] (K/G x C/G, the transformed weights) x V[xi], and transform M back to 4x4 outputs.
 // All transforms run across the 64 tiles of a block at once, so they vectorise.
+#include <algorithm>
 #include <vector>
 
 #include "conv2d_algorithms.h"
 #include "conv2d_tiles.h"
 #include "parallel.h"
+#include "scratch.h"
 #include "ukernels/winograd.h"
 
 namespace fastconv {
@@ -18,17 +20,6 @@ namespace fastconv {
 namespace {
 
 constexpr int64_t TB = cpu::kTilePixels;  // tiles per block: the tile GEMM's column count
-
-// u = G g G^T (6x6) for one 3x3 filter g, in double.
-void filter_transform(const double g[3][3], double u[6][6]) {
-  static const double G[6][3] = {{0.25, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                 {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
-  double tmp[6][3];
-  for (int i = 0; i < 6; ++i)
-    for (int j = 0; j < 3; ++j) tmp[i][j] = G[i][0] * g[0][j] + G[i][1] * g[1][j] + G[i][2] * g[2][j];
-  for (int i = 0; i < 6; ++i)
-    for (int j = 0; j < 6; ++j) u[i][j] = tmp[i][0] * G[j][0] + tmp[i][1] * G[j][1] + tmp[i][2] * G[j][2];
-}
 
 }  // namespace
 
@@ -44,22 +35,52 @@ void conv2d_fprop_winograd(const Conv2dParams& p, const T* x, const T* w, const 
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
 
-  // U[g][xi]: (K/G x C/G) GEMM panels of the transformed filters, written in place
-  // (pack_panels' layout: row k of panel k / 6 at column c is [(k / 6) * Cg + c] * 6 + k % 6).
-  const int64_t u_stride = cpu::panel_count(Kg) * cpu::kPanelRows * Cg;
-  std::vector<T> U(static_cast<size_t>(G * 36 * u_stride));
-  parallel_for(0, G * Kg, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t gk = lo; gk < hi; ++gk) {
-      const int64_t g = gk / Kg, k = gk % Kg;
-      for (int64_t c = 0; c < Cg; ++c) {
-        double f[3][3], u[6][6];
-        for (int r = 0; r < 3; ++r)
-          for (int s = 0; s < 3; ++s)
-            f[r][s] = w[gk * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]];
-        filter_transform(f, u);
-        T* dst = U.data() + g * 36 * u_stride + ((k / cpu::kPanelRows) * Cg + c) * cpu::kPanelRows + k % cpu::kPanelRows;
-        for (int xi = 0; xi < 36; ++xi) dst[xi * u_stride] = static_cast<T>(u[xi / 6][xi % 6]);
+  // U[g][xi]: (K/G x C/G) GEMM panels of the transformed filters (pack_panels' layout: row k of
+  // panel k / 6 at column c is [(k / 6) * Cg + c] * 6 + k % 6), zero past K/G. A task transforms the
+  // 6 filters of a panel for all input channels at once (loops over c that vectorise, in the same
+  // order of operations as filter_transform) into a local block, then writes each xi's part of U as
+  // one contiguous run. One filter at a time, straight into U, every value went to one of 36 places
+  // u_stride apart: a third of the forward's time on 8x256x14x14.
+  static const double Gm[6][3] = {{0.25, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                  {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+  const int64_t panels = cpu::panel_count(Kg), run = Cg * cpu::kPanelRows, u_stride = panels * run;
+  const auto U = cpu::scratch<T>(G * 36 * u_stride);
+  parallel_for(0, G * panels, 1, [&](int64_t lo, int64_t hi) {
+    const auto block = cpu::scratch<T>(36 * run);  // [xi][c][k % 6]
+    std::vector<double> f(static_cast<size_t>(9 * Cg)), tmp(static_cast<size_t>(18 * Cg));
+    for (int64_t gp = lo; gp < hi; ++gp) {
+      const int64_t g = gp / panels, panel = gp % panels;
+      for (int64_t i = 0; i < cpu::kPanelRows; ++i) {
+        const int64_t k = panel * cpu::kPanelRows + i;
+        if (k >= Kg) {
+          for (int64_t xc = 0; xc < 36 * Cg; ++xc) block[xc * cpu::kPanelRows + i] = T(0);
+          continue;
+        }
+        const T* wk = w + (g * Kg + k) * p.w_strides[0];
+        for (int64_t rs = 0; rs < 9; ++rs)
+          for (int64_t c = 0; c < Cg; ++c)
+            f[rs * Cg + c] = wk[c * p.w_strides[1] + (rs / 3) * p.w_strides[2] + (rs % 3) * p.w_strides[3]];
+        // tmp[a][s] = sum_r G[a][r] f[r][s]; u[a][b] = sum_s tmp[a][s] G[b][s], per channel c.
+        for (int a = 0; a < 6; ++a)
+          for (int sc = 0; sc < 3; ++sc) {
+            double* t = tmp.data() + (a * 3 + sc) * Cg;
+            const double* f0 = f.data() + sc * Cg;
+            const double* f1 = f.data() + (3 + sc) * Cg;
+            const double* f2 = f.data() + (6 + sc) * Cg;
+            for (int64_t c = 0; c < Cg; ++c) t[c] = Gm[a][0] * f0[c] + Gm[a][1] * f1[c] + Gm[a][2] * f2[c];
+          }
+        for (int a = 0; a < 6; ++a)
+          for (int bb = 0; bb < 6; ++bb) {
+            const double* t0 = tmp.data() + (a * 3) * Cg;
+            const double* t1 = t0 + Cg;
+            const double* t2 = t1 + Cg;
+            T* dst = block.get() + (a * 6 + bb) * run + i;
+            for (int64_t c = 0; c < Cg; ++c)
+              dst[c * cpu::kPanelRows] = static_cast<T>(t0[c] * Gm[bb][0] + t1[c] * Gm[bb][1] + t2[c] * Gm[bb][2]);
+          }
       }
+      for (int xi = 0; xi < 36; ++xi)
+        std::copy(block.get() + xi * run, block.get() + (xi + 1) * run, U.get() + (g * 36 + xi) * u_stride + panel * run);
     }
   });
 
@@ -67,7 +88,7 @@ void conv2d_fprop_winograd(const Conv2dParams& p, const T* x, const T* w, const 
   const cpu::PlaneView plane{p.H, p.W, xs[0], xs[2], xs[3]};
   parallel_for(0, G * blocks, 1, [&](int64_t lo, int64_t hi) {
     std::vector<T> o(16 * TB);
-    std::vector<T> V(static_cast<size_t>(36 * Cg * TB)), M(static_cast<size_t>(36 * Kg * TB));
+    const auto V = cpu::scratch<T>(36 * Cg * TB), M = cpu::scratch<T>(36 * Kg * TB);
     std::vector<int64_t> tile_n(TB), tile_h(TB), tile_w(TB);
     const cpu::WinogradTiles block{tile_n.data(), tile_h.data(), tile_w.data()};
     for (int64_t task = lo; task < hi; ++task) {
@@ -80,11 +101,11 @@ void conv2d_fprop_winograd(const Conv2dParams& p, const T* x, const T* w, const 
       }
       // V[xi][c][t]: rows of one xi are Cg * TB apart.
       for (int64_t c = 0; c < Cg; ++c)
-        cpu::winograd_f4x3_input_tiles(x + (g * Cg + c) * xs[1], plane, block, V.data() + c * TB, Cg * TB);
+        cpu::winograd_f4x3_input_tiles(x + (g * Cg + c) * xs[1], plane, block, V.get() + c * TB, Cg * TB);
       for (int64_t xi = 0; xi < 36; ++xi)
-        cpu::gemm_tile(Kg, Cg, U.data() + (g * 36 + xi) * u_stride, V.data() + xi * Cg * TB, M.data() + xi * Kg * TB);
+        cpu::gemm_tile(Kg, Cg, U.get() + (g * 36 + xi) * u_stride, V.get() + xi * Cg * TB, M.get() + xi * Kg * TB);
       for (int64_t k = 0; k < Kg; ++k) {
-        cpu::winograd_f4x3_output_tiles(M.data() + k * TB, Kg * TB, o.data());
+        cpu::winograd_f4x3_output_tiles(M.get() + k * TB, Kg * TB, o.data());
         const int64_t kk = g * Kg + k;
         const T bias = b ? b[kk * p.b_stride] : T(0);
         T* yk = y + kk * ys[1];
