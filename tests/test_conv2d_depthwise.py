@@ -76,6 +76,8 @@ CASES = [
     (1, 2, 2, 6, 70, 3, 3, 1, (1, 3), 1),              # multiplier 2, padding 3 columns, 4.4 vectors
     (2, 3, 1, 13, 37, 3, 3, 1, (0, 2), 1),             # no row padding, odd row count
     (1, 2, 1, 5, 150, 3, 3, 1, 0, 1),                  # valid, rows of several full strips
+    (2, 20, 1, 7, 1, 3, 3, 1, (1, 2), 1),              # NHWC: one column, channel tail, wide padding
+    (1, 24, 1, 6, 9, 3, 3, 1, 0, 1),                   # NHWC: no padding, pixel blocks end mid-row
 ]
 
 
@@ -209,17 +211,19 @@ def test_out_argument_every_element_written(layout):
     np.testing.assert_array_equal(view, expected)
 
 
+@pytest.mark.parametrize("C, M, layout", [(3, 2, "NCHW"), (20, 1, "NHWC")])
 @pytest.mark.parametrize("W, padding", [(37, (1, 2)), (16, 0), (3, 1)])
-def test_rows_read_in_place_write_every_output(W, padding):
-    """3x3 stride 1 on planes reads x's rows in place with masked padding: a NaN-filled output is
-    fully overwritten, row ends and the last rows of each band included."""
+def test_rows_read_in_place_write_every_output(W, padding, C, M, layout):
+    """3x3 stride 1 reads x's rows in place with the padding masked or zeroed: a NaN-filled output
+    is fully overwritten, row ends, channel tails and the last rows of each band included."""
     rng = np.random.default_rng(W)
-    x = rng.standard_normal((2, 3, 35, W)).astype(np.float32)
-    w = rng.standard_normal((6, 1, 3, 3)).astype(np.float32)
-    y_ref = ref.conv2d(x.astype(np.float64), w.astype(np.float64), None, 1, padding, 1, 3)
-    out = np.full(y_ref.shape, np.nan, np.float32)
-    fc.conv2d(x, w, None, 1, padding, 1, 3, algorithm="direct", out=out)
-    assert_close(out, y_ref, 9, np.float32)
+    x = rng.standard_normal((2, C, 35, W))
+    w = rng.standard_normal((C * M, 1, 3, 3))
+    y_ref = ref.conv2d(x, w, None, 1, padding, 1, C)
+    out = np.full(to_layout(y_ref, layout).shape, np.nan, np.float32)
+    fc.conv2d(to_layout(x, layout).astype(np.float32), to_layout(w, layout).astype(np.float32), None, 1, padding, 1,
+              C, layout=layout, algorithm="direct", out=out)
+    assert_close(to_nchw(out, layout), y_ref, 9, np.float32)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -327,7 +331,7 @@ sys.path.insert(0, {os.path.dirname(__file__)!r})
 from test_conv2d_depthwise import CASES, check_depthwise
 assert fc.build_info()["cpu_isa_selected"] == {isa!r}, fc.build_info()["cpu_isa_selected"]
 rng = np.random.default_rng(0)
-for case in CASES[:4] + CASES[6:7] + CASES[-6:] + [(2, 17, 2, 6, 19, 3, 3, 1, 1, 1), (1, 33, 1, 5, 21, 3, 3, 1, 1, 1)]:
+for case in CASES[:4] + CASES[6:7] + CASES[-8:] + [(2, 17, 2, 6, 19, 3, 3, 1, 1, 1), (1, 33, 1, 5, 21, 3, 3, 1, 1, 1)]:
     for dt in (np.float32, np.float64):
         for layout in ("NCHW", "NHWC"):
             check_depthwise(rng, *case, dtype=dt, layout=layout)

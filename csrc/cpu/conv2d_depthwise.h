@@ -35,10 +35,11 @@ inline bool use_channels_path(const Conv2dParams& p) {
 
 // 3x3 filters with unit strides and dilations whose input and output rows are unit-stride: the
 // planes path reads the rows in place (dwconv_rows_3x3 masks the padding columns) instead of
-// staging them. `in` and `out` are the strides of the array read and the array written.
+// staging them. `in` and `out` are the strides of the array read and the array written (null: not
+// asked, for the channels path, which reads rows in place whatever their strides).
 inline bool planes_3x3_direct(const Conv2dParams& p, const int64_t* in, const int64_t* out) {
   return p.R == 3 && p.S == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 &&
-         in[3] == 1 && out[3] == 1;
+         (in == nullptr || in[3] == 1) && (out == nullptr || out[3] == 1);
 }
 
 // Output indices o in [0, out) whose tap at offset `tap` (r * dilation) reads inside [0, in):

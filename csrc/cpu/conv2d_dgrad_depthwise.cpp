@@ -177,6 +177,33 @@ void dgrad_planes(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   });
 }
 
+// Channels, 3x3 with unit strides and dilations, one filter per channel: the flipped filter run
+// forward over dy's rows in place (as fprop_channels_3x3); dx row h, flipped tap (r', s') reads dy
+// row h + pad_h - 2 + r', column v + pad_w - 2 + s'.
+template <typename T>
+void dgrad_channels_3x3(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  const int64_t C = p.C;
+  const int64_t *xs = p.x_strides, *ys = p.y_strides, *ws = p.w_strides;
+  std::vector<T> wf(static_cast<size_t>(9 * C));
+  for (int64_t t = 0; t < 9; ++t)
+    for (int64_t c = 0; c < C; ++c) wf[(8 - t) * C + c] = w[c * ws[0] + (t / 3) * ws[2] + (t % 3) * ws[3]];
+  const std::vector<T> zeros(static_cast<size_t>((p.Q - 1) * ys[3] + C), T(0));
+  const int64_t band = std::min<int64_t>(p.H, 8), bands = ceil_div(p.H, band);
+
+  parallel_for(0, p.N * bands, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<const T*> in(static_cast<size_t>(band + 2));
+    for (int64_t task = lo; task < hi; ++task) {
+      const int64_t n = task / bands, h0 = (task % bands) * band, h1 = std::min(p.H, h0 + band);
+      for (int64_t u = 0; u < h1 - h0 + 2; ++u) {
+        const int64_t pr = h0 + p.pad_h - 2 + u;
+        in[u] = pr < 0 || pr >= p.P ? zeros.data() : dy + n * ys[0] + pr * ys[2];
+      }
+      cpu::dwconv_channels_3x3(in.data(), ys[3], p.pad_w - 2, p.Q, wf.data(), C, nullptr, dx + n * xs[0] + h0 * xs[2],
+                               xs[2], xs[3], h1 - h0, p.W);
+    }
+  });
+}
+
 // Channels: task = (n, band of dx rows), all C channels. With M == 1 the taps point straight into
 // dy; with M > 1 the band's dy rows are staged split by m (stage[m][p][q][c] = dy[n, c*M + m, p, q])
 // so that each (m, r, s) tap is a contiguous channel vector for dx channel c.
@@ -275,7 +302,9 @@ void dgrad_channels(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
 template <typename T>
 void conv2d_dgrad_depthwise(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   if (p.N == 0 || p.C == 0 || p.H == 0 || p.W == 0) return;
-  if (use_channels_path<T>(p)) dgrad_channels(p, dy, w, dx);
+  if (use_channels_path<T>(p) && p.K == p.C && p.Q > 0 && planes_3x3_direct(p, nullptr, nullptr))
+    dgrad_channels_3x3(p, dy, w, dx);
+  else if (use_channels_path<T>(p)) dgrad_channels(p, dy, w, dx);
   else if (p.K == p.C && planes_3x3_direct(p, p.y_strides, p.x_strides)) dgrad_planes_3x3(p, dy, w, dx);
   else dgrad_planes(p, dy, w, dx);
 }

@@ -108,6 +108,34 @@ void fprop_planes(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
   });
 }
 
+// Channels, 3x3 with unit strides and dilations, one filter per channel: task = (n, band of output
+// rows); dwconv_channels_3x3 reads x's rows in place (rows above and below point at zeros) and
+// keeps each input vector in a register for every output of its block.
+template <typename T>
+void fprop_channels_3x3(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
+  const int64_t K = p.K;
+  const int64_t *xs = p.x_strides, *ys = p.y_strides, *ws = p.w_strides;
+  std::vector<T> wp(static_cast<size_t>(9 * K)), bias(b ? K : 0);
+  for (int64_t t = 0; t < 9; ++t)
+    for (int64_t k = 0; k < K; ++k) wp[t * K + k] = w[k * ws[0] + (t / 3) * ws[2] + (t % 3) * ws[3]];
+  for (int64_t k = 0; b && k < K; ++k) bias[k] = b[k * p.b_stride];
+  const std::vector<T> zeros(static_cast<size_t>((p.W - 1) * xs[3] + K), T(0));
+  const int64_t band = std::min<int64_t>(p.P, 8), bands = ceil_div(p.P, band);
+
+  parallel_for(0, p.N * bands, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<const T*> in(static_cast<size_t>(band + 2));
+    for (int64_t task = lo; task < hi; ++task) {
+      const int64_t n = task / bands, p0 = (task % bands) * band, p1 = std::min(p.P, p0 + band);
+      for (int64_t u = 0; u < p1 - p0 + 2; ++u) {
+        const int64_t h = p0 - p.pad_h + u;
+        in[u] = h < 0 || h >= p.H ? zeros.data() : x + n * xs[0] + h * xs[2];
+      }
+      cpu::dwconv_channels_3x3(in.data(), xs[3], -p.pad_w, p.W, wp.data(), K, b ? bias.data() : nullptr,
+                               y + n * ys[0] + p0 * ys[2], ys[2], ys[3], p1 - p0, p.Q);
+    }
+  });
+}
+
 // Channels: task = (n, band of output rows), all K channels. With M == 1 the taps point straight
 // into x; with M > 1 the band's input rows are staged with each channel repeated M times, so that
 // output channel k finds its input at channel k. Interior pixels go through one dwconv_channels
@@ -194,7 +222,9 @@ void fprop_channels(const Conv2dParams& p, const T* x, const T* w, const T* b, T
 template <typename T>
 void conv2d_fprop_depthwise(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y) {
   if (p.N == 0 || p.K == 0 || p.P == 0 || p.Q == 0) return;
-  if (use_channels_path<T>(p)) fprop_channels(p, x, w, b, y);
+  if (use_channels_path<T>(p) && p.K == p.C && p.W > 0 && planes_3x3_direct(p, nullptr, nullptr))
+    fprop_channels_3x3(p, x, w, b, y);
+  else if (use_channels_path<T>(p)) fprop_channels(p, x, w, b, y);
   else if (planes_3x3_direct(p, p.x_strides, p.y_strides)) fprop_planes_3x3(p, x, w, b, y);
   else fprop_planes(p, x, w, b, y);
 }

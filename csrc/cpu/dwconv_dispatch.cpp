@@ -39,6 +39,9 @@ template <typename T>
 using ChannelsFn = void (*)(int64_t, const T* const*, int64_t, const T* const*, const T*, T*, int64_t, int64_t,
                             int64_t);
 template <typename T>
+using Channels3x3Fn = void (*)(const T* const*, int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t,
+                               int64_t, int64_t, int64_t);
+template <typename T>
 using ChannelsWgradFn = void (*)(int64_t, const T* const*, int64_t, const T*, int64_t, int64_t, int64_t, T* const*);
 
 // One selected function per loop and dtype; the casts pick the overload.
@@ -74,6 +77,12 @@ using ChannelsWgradFn = void (*)(int64_t, const T* const*, int64_t, const T*, in
                        T* out, int64_t ops, int64_t count, int64_t kc) {                                   \
     FASTCONV_DW_SELECT(ChannelsFn, dwconv_channels, T);                                                    \
     fn(taps, in, ips, w, bias, out, ops, count, kc);                                                       \
+  }                                                                                                        \
+  void dwconv_channels_3x3(const T* const* in, int64_t pix, int64_t col0, int64_t width, const T* w,        \
+                           int64_t kc, const T* bias, T* out, int64_t out_rs, int64_t ops, int64_t rows,    \
+                           int64_t count) {                                                                \
+    FASTCONV_DW_SELECT(Channels3x3Fn, dwconv_channels_3x3, T);                                             \
+    fn(in, pix, col0, width, w, kc, bias, out, out_rs, ops, rows, count);                                  \
   }                                                                                                        \
   void dwconv_channels_wgrad(int64_t taps, const T* const* in, int64_t ips, const T* dy, int64_t dps,      \
                              int64_t count, int64_t kc, T* const* acc) {                                   \

@@ -26,7 +26,7 @@ template <>
 struct Vec<float> {
   using reg = __m256;
   static constexpr int L = 8;
-  static constexpr int kGridVectors = 2, kGridRows = 2;
+  static constexpr int kGridVectors = 2, kGridRows = 2, kChanPixels = 2;
   static __m256i mask(int n) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask32 + 8 - n)); }
   static void keep(reg& v) { asm("" : "+v"(v)); }
   static reg zero() { return _mm256_setzero_ps(); }
@@ -52,7 +52,7 @@ template <>
 struct Vec<double> {
   using reg = __m256d;
   static constexpr int L = 4;
-  static constexpr int kGridVectors = 2, kGridRows = 2;
+  static constexpr int kGridVectors = 2, kGridRows = 2, kChanPixels = 2;
   static __m256i mask(int n) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMask64 + 4 - n)); }
   static void keep(reg& v) { asm("" : "+v"(v)); }
   static reg zero() { return _mm256_setzero_pd(); }

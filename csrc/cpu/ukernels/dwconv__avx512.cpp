@@ -22,7 +22,7 @@ template <>
 struct Vec<float> {
   using reg = __m512;
   static constexpr int L = 16;
-  static constexpr int kGridVectors = 4, kGridRows = 4;
+  static constexpr int kGridVectors = 4, kGridRows = 4, kChanPixels = 4;
   static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
   static void keep(reg& v) { asm("" : "+v"(v)); }
   static reg zero() { return _mm512_setzero_ps(); }
@@ -48,7 +48,7 @@ template <>
 struct Vec<double> {
   using reg = __m512d;
   static constexpr int L = 8;
-  static constexpr int kGridVectors = 4, kGridRows = 4;
+  static constexpr int kGridVectors = 4, kGridRows = 4, kChanPixels = 4;
   static __mmask8 mask(int n) { return static_cast<__mmask8>((1u << n) - 1u); }
   static void keep(reg& v) { asm("" : "+v"(v)); }
   static reg zero() { return _mm512_setzero_pd(); }

@@ -16,7 +16,7 @@ template <typename T>
 struct Vec {
   using reg = T;
   static constexpr int L = 1;
-  static constexpr int kGridVectors = 2, kGridRows = 2;
+  static constexpr int kGridVectors = 2, kGridRows = 2, kChanPixels = 2;
   static void keep(reg&) {}
   static reg zero() { return T(0); }
   static reg set1(T x) { return x; }
