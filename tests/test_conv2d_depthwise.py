@@ -226,25 +226,25 @@ def test_rows_read_in_place_write_every_output(W, padding, C, M, layout):
     assert_close(to_nchw(out, layout), y_ref, 9, np.float32)
 
 
+@pytest.mark.parametrize("layout, C", [("NCHW", 5), ("NHWC", 20)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_one_pass_backward_matches_each_gradient_alone(dtype):
-    """3x3 stride 1 on planes: dx, dw and db come from one pass over dy. Each asked for alone (and
-    through the separate kernels) gives the same bits; outputs start as NaN-filled recycled memory."""
+def test_one_pass_backward_matches_each_gradient_alone(dtype, layout, C):
+    """3x3 stride 1: dx, dw and db come from one pass over dy. Each asked for alone (and through
+    the separate kernels) gives the same bits; outputs start as NaN-filled recycled memory."""
     rng = np.random.default_rng(11)
-    N, C, H, W = 3, 5, 19, 23
-    x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    w = rng.standard_normal((C, 1, 3, 3)).astype(dtype)
+    N, H, W = 3, 19, 23
+    xr, wr, dyr = rng.standard_normal((N, C, H, W)), rng.standard_normal((C, 1, 3, 3)), rng.standard_normal((N, C, H, W))
+    x, w, dy = (to_layout(a, layout).astype(dtype) for a in (xr, wr, dyr))
     b = rng.standard_normal(C).astype(dtype)
-    dy = rng.standard_normal((N, C, H, W)).astype(dtype)
+    xr, wr, dyr = (to_nchw(a, layout).astype(np.float64) for a in (x, w, dy))
     junk = np.full(4 * x.size, np.nan, dtype)
     del junk
-    dx, dw, db = fc.conv2d_backward(dy, x, w, b, 1, 1, 1, C)
-    xr, wr, dyr = (a.astype(np.float64) for a in (x, w, dy))
-    assert_close(dx, ref.conv2d_dgrad(dyr, x.shape, wr, 1, 1, 1, C), 9, dtype)
-    assert_close(dw, ref.conv2d_wgrad(dyr, xr, w.shape, 1, 1, 1, C), N * H * W, dtype)
+    dx, dw, db = fc.conv2d_backward(dy, x, w, b, 1, 1, 1, C, layout=layout)
+    assert_close(to_nchw(dx, layout), ref.conv2d_dgrad(dyr, xr.shape, wr, 1, 1, 1, C), 9, dtype)
+    assert_close(to_nchw(dw, layout), ref.conv2d_wgrad(dyr, xr, wr.shape, 1, 1, 1, C), N * H * W, dtype)
     assert_close(db, ref.conv2d_bgrad(dyr), N * H * W, dtype)
     for needs in [(True, False, False), (False, True, False), (True, True, False), (False, True, True)]:
-        got = fc.conv2d_backward(dy, x, w, b, 1, 1, 1, C, needs_input_grad=needs)
+        got = fc.conv2d_backward(dy, x, w, b, 1, 1, 1, C, layout=layout, needs_input_grad=needs)
         for g, full, need in zip(got, (dx, dw, db), needs):
             if need:
                 np.testing.assert_array_equal(g, full)
@@ -253,8 +253,9 @@ def test_one_pass_backward_matches_each_gradient_alone(dtype):
     from fastconv import _C  # the separate kernels the one pass stands in for
 
     dx_alone, dw_alone = np.full_like(dx, np.nan), np.full_like(dw, np.nan)
-    _C.conv2d_dgrad(dy, w, dx_alone, (1, 1), (1, 1), (1, 1), C)
-    _C.conv2d_wgrad(dy, x, dw_alone, (1, 1), (1, 1), (1, 1), C)
+    geometry = ((1, 1), (1, 1), (1, 1), C)
+    _C.conv2d_dgrad(to_nchw(dy, layout), to_nchw(w, layout), to_nchw(dx_alone, layout), *geometry)
+    _C.conv2d_wgrad(to_nchw(dy, layout), to_nchw(x, layout), to_nchw(dw_alone, layout), *geometry)
     np.testing.assert_array_equal(dx_alone, dx)
     np.testing.assert_array_equal(dw_alone, dw)
 

@@ -1,11 +1,11 @@
-// conv2d backward, depthwise 3x3 with unit strides and dilations on planes (NCHW and other layouts
-// whose rows are unit-stride), one filter per channel: dx, dw and db from one pass over dy.
+// conv2d backward, depthwise 3x3 with unit strides and dilations, one filter per channel: dx, dw and
+// db from one pass over dy, on planes (NCHW) or channels-last rows (NHWC).
 //   dy: (N, C, P, Q)   x, dx: (N, C, H, W)   w, dw: (C, 1, 3, 3)   db: (C,)
-// Task = one (n, c) plane: dx's plane from dy's (the flipped filter run forward, the kernel and sum
-// order of conv2d_dgrad_depthwise), then the 9 weight sums and the bias sum from the same dy plane,
-// still in cache, and x's plane. Separate passes would stream dy from memory three times. Each
-// plane's sums have their own slot; dw[c] and db[c] add the planes n = 0, 1, ... in order, so the
-// results are the same bits for any thread count and every run.
+// Each task computes its part of dx from dy (the flipped filter run forward, the kernel and sum
+// order of conv2d_dgrad_depthwise), then the 9 weight sums and the bias sum from the same dy rows,
+// still in cache, and x's rows. Separate passes would stream dy from memory three times. Each
+// task's sums have their own slot, added in task order at the end (tasks depend on the shape
+// only), so the results are the same bits for any thread count and every run.
 #include <vector>
 
 #include "conv2d_algorithms.h"
@@ -17,17 +17,13 @@ namespace fastconv {
 
 using namespace cpu::depthwise;
 
-template <typename T>
-bool conv2d_backward_depthwise_applies(const Conv2dParams& p, const int64_t* dx_strides) {
-  return conv2d_is_depthwise(p) && p.K == p.C && !use_channels_path<T>(p) &&
-         planes_3x3_direct(p, p.x_strides, p.y_strides) && (dx_strides == nullptr || dx_strides[3] == 1) &&
-         p.N > 0 && p.P > 0 && p.Q > 0 && p.H > 0 && p.W > 0;
-}
+namespace {
 
+// Planes: task = one (n, c) plane.
 template <typename T>
-void conv2d_backward_depthwise(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx,
-                               const int64_t* dx_strides, T* dw, const int64_t* dw_strides, T* db) {
-  const int64_t *xs = p.x_strides, *ys = p.y_strides, *ws = p.w_strides, *dxs = dx_strides;
+void backward_planes(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, const int64_t* dxs, T* dw,
+                     const int64_t* dws, T* db) {
+  const int64_t *xs = p.x_strides, *ys = p.y_strides, *ws = p.w_strides;
   const int64_t dx_off[3] = {p.pad_w - 2, p.pad_w - 1, p.pad_w};  // flipped taps: dgrad_planes_3x3
   const int64_t x_off[3] = {-p.pad_w, 1 - p.pad_w, 2 - p.pad_w};
   const bool sums = dw != nullptr || db != nullptr;
@@ -63,9 +59,83 @@ void conv2d_backward_depthwise(const Conv2dParams& p, const T* dy, const T* x, c
     for (int64_t n = 0; n < p.N; ++n)
       for (int64_t t = 0; t < 10; ++t) total[t] += part[(n * p.C + c) * 10 + t];
     if (dw)
-      for (int64_t t = 0; t < 9; ++t) dw[c * dw_strides[0] + (t / 3) * dw_strides[2] + (t % 3) * dw_strides[3]] = total[t];
+      for (int64_t t = 0; t < 9; ++t) dw[c * dws[0] + (t / 3) * dws[2] + (t % 3) * dws[3]] = total[t];
     if (db) db[c * p.b_stride] = total[9];
   }
+}
+
+// Channels: task = (n, band of kBand rows): dx rows and dy rows with the band's indices (so the dy
+// rows dx reads are mostly those the sums read). Each task's sums (10 x C) have their own slot,
+// added over the tasks in order at the end.
+template <typename T>
+void backward_channels(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, const int64_t* dxs, T* dw,
+                       const int64_t* dws, T* db) {
+  constexpr int64_t kBand = 8;
+  const int64_t C = p.C;
+  const int64_t *xs = p.x_strides, *ys = p.y_strides, *ws = p.w_strides;
+  const bool sums = dw != nullptr || db != nullptr;
+  const int64_t bands = ceil_div(std::max(p.H, p.P), kBand), tasks = p.N * bands;
+  std::vector<T> wf(dx ? static_cast<size_t>(9 * C) : 0);
+  for (int64_t t = 0; dx && t < 9; ++t)
+    for (int64_t c = 0; c < C; ++c) wf[(8 - t) * C + c] = w[c * ws[0] + (t / 3) * ws[2] + (t % 3) * ws[3]];
+  const std::vector<T> zeros(static_cast<size_t>(std::max((p.Q - 1) * ys[3], (p.W - 1) * xs[3]) + C), T(0));
+  std::vector<T> part(sums ? static_cast<size_t>(tasks * 10 * C) : 0);
+
+  parallel_for(0, tasks, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<const T*> in(static_cast<size_t>(kBand + 2));
+    for (int64_t task = lo; task < hi; ++task) {
+      const int64_t n = task / bands, r0 = (task % bands) * kBand;
+      const int64_t h1 = std::min(p.H, r0 + kBand), p1 = std::min(p.P, r0 + kBand);
+      if (dx && h1 > r0) {
+        for (int64_t u = 0; u < h1 - r0 + 2; ++u) {
+          const int64_t pr = r0 + p.pad_h - 2 + u;
+          in[u] = pr < 0 || pr >= p.P ? zeros.data() : dy + n * ys[0] + pr * ys[2];
+        }
+        cpu::dwconv_channels_3x3(in.data(), ys[3], p.pad_w - 2, p.Q, wf.data(), C, nullptr,
+                                 dx + n * dxs[0] + r0 * dxs[2], dxs[2], dxs[3], h1 - r0, p.W);
+      }
+      if (sums) {
+        T* res = part.data() + task * 10 * C;
+        if (p1 <= r0) {
+          std::fill(res, res + 10 * C, T(0));
+          continue;
+        }
+        for (int64_t u = 0; u < p1 - r0 + 2; ++u) {
+          const int64_t h = r0 - p.pad_h + u;
+          in[u] = h < 0 || h >= p.H ? zeros.data() : x + n * xs[0] + h * xs[2];
+        }
+        cpu::dwconv_channels_3x3_wgrad(in.data(), xs[3], -p.pad_w, p.W, dy + n * ys[0] + r0 * ys[2], ys[2], ys[3],
+                                       p1 - r0, p.Q, C, res);
+      }
+    }
+  });
+  if (!sums) return;
+  std::vector<T> total(part.begin(), part.begin() + 10 * C);
+  for (int64_t task = 1; task < tasks; ++task)
+    for (int64_t j = 0; j < 10 * C; ++j) total[j] += part[task * 10 * C + j];
+  for (int64_t c = 0; c < C; ++c) {
+    if (dw)
+      for (int64_t t = 0; t < 9; ++t) dw[c * dws[0] + (t / 3) * dws[2] + (t % 3) * dws[3]] = total[t * C + c];
+    if (db) db[c * p.b_stride] = total[9 * C + c];
+  }
+}
+
+}  // namespace
+
+template <typename T>
+bool conv2d_backward_depthwise_applies(const Conv2dParams& p, const int64_t* dx_strides) {
+  if (!conv2d_is_depthwise(p) || p.K != p.C || p.N <= 0 || p.P <= 0 || p.Q <= 0 || p.H <= 0 || p.W <= 0 ||
+      !planes_3x3_direct(p, nullptr, nullptr))
+    return false;
+  if (use_channels_path<T>(p)) return dx_strides == nullptr || dx_strides[1] == 1;
+  return p.x_strides[3] == 1 && p.y_strides[3] == 1 && (dx_strides == nullptr || dx_strides[3] == 1);
+}
+
+template <typename T>
+void conv2d_backward_depthwise(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx,
+                               const int64_t* dx_strides, T* dw, const int64_t* dw_strides, T* db) {
+  if (use_channels_path<T>(p)) backward_channels(p, dy, x, w, dx, dx_strides, dw, dw_strides, db);
+  else backward_planes(p, dy, x, w, dx, dx_strides, dw, dw_strides, db);
 }
 
 template bool conv2d_backward_depthwise_applies<float>(const Conv2dParams&, const int64_t*);

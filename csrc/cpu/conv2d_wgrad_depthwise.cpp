@@ -214,9 +214,9 @@ void conv2d_wgrad_depthwise(const Conv2dParams& p, const T* dy, const T* x, T* d
         dw[k * p.w_strides[0] + (t / p.S) * p.w_strides[2] + (t % p.S) * p.w_strides[3]] = T(0);
     return;
   }
-  if (use_channels_path<T>(p)) wgrad_channels(p, dy, x, dw);
-  else if (conv2d_backward_depthwise_applies<T>(p, nullptr))  // the sums conv2d_backward makes
+  if (conv2d_backward_depthwise_applies<T>(p, nullptr))  // the sums conv2d_backward makes
     conv2d_backward_depthwise<T>(p, dy, x, nullptr, nullptr, nullptr, dw, p.w_strides, nullptr);
+  else if (use_channels_path<T>(p)) wgrad_channels(p, dy, x, dw);
   else wgrad_planes(p, dy, x, dw);
 }
 

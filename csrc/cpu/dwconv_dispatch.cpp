@@ -42,6 +42,9 @@ template <typename T>
 using Channels3x3Fn = void (*)(const T* const*, int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t,
                                int64_t, int64_t, int64_t);
 template <typename T>
+using Channels3x3WgradFn = void (*)(const T* const*, int64_t, int64_t, int64_t, const T*, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, T*);
+template <typename T>
 using ChannelsWgradFn = void (*)(int64_t, const T* const*, int64_t, const T*, int64_t, int64_t, int64_t, T* const*);
 
 // One selected function per loop and dtype; the casts pick the overload.
@@ -83,6 +86,12 @@ using ChannelsWgradFn = void (*)(int64_t, const T* const*, int64_t, const T*, in
                            int64_t count) {                                                                \
     FASTCONV_DW_SELECT(Channels3x3Fn, dwconv_channels_3x3, T);                                             \
     fn(in, pix, col0, width, w, kc, bias, out, out_rs, ops, rows, count);                                  \
+  }                                                                                                        \
+  void dwconv_channels_3x3_wgrad(const T* const* in, int64_t pix, int64_t col0, int64_t width, const T* dy, \
+                                 int64_t dy_rs, int64_t dps, int64_t rows, int64_t count, int64_t kc,      \
+                                 T* res) {                                                                 \
+    FASTCONV_DW_SELECT(Channels3x3WgradFn, dwconv_channels_3x3_wgrad, T);                                  \
+    fn(in, pix, col0, width, dy, dy_rs, dps, rows, count, kc, res);                                        \
   }                                                                                                        \
   void dwconv_channels_wgrad(int64_t taps, const T* const* in, int64_t ips, const T* dy, int64_t dps,      \
                              int64_t count, int64_t kc, T* const* acc) {                                   \

@@ -18,6 +18,9 @@
 //                          sum_{r,s} w[(r*3 + s)*kc + k] * X(in[i + r], q + s + col0)[k], where
 //                          X(row, v) = row + v*pix for 0 <= v < width, else zeros (never read);
 //                          in: rows + 2 row pointers, i < rows, q < count, k < kc
+//    dwconv_channels_3x3_wgrad: its weight and bias gradient (same in, pix, col0, width):
+//                          res[(r*3 + s)*kc + k] = sum_{i < rows, q < count} dy[i*dy_rs + q*dps + k] *
+//                          X(in[i + r], q + s + col0)[k], res[9*kc + k] = sum dy[i*dy_rs + q*dps + k]
 //    dwconv_channels_wgrad: acc[t][k] += sum_{j < count} dy[j*dps + k] * in[t][j*ips + k]   (j in order)
 // `taps` may be 0 (the output is then the bias, or zero). Loads stay inside the ranges above
 // (tails are masked), so callers need no slack after their buffers.
@@ -45,6 +48,9 @@ namespace cpu {
   void dwconv_channels_3x3(const T* const* in, int64_t pix, int64_t col0, int64_t width, const T* w,     \
                            int64_t kc, const T* bias, T* out, int64_t out_rs, int64_t ops, int64_t rows,   \
                            int64_t count);                                                                \
+  void dwconv_channels_3x3_wgrad(const T* const* in, int64_t pix, int64_t col0, int64_t width, const T* dy, \
+                                 int64_t dy_rs, int64_t dps, int64_t rows, int64_t count, int64_t kc,     \
+                                 T* res);                                                                 \
   void dwconv_channels_wgrad(int64_t taps, const T* const* in, int64_t ips, const T* dy, int64_t dps,     \
                              int64_t count, int64_t kc, T* const* acc);
 
