@@ -1,15 +1,17 @@
-// conv2d backward-data as one GEMM per pixel chunk and a channels-last col2im, for small images.
+// conv2d backward-data as a GEMM over output pixels with a channels-last col2im, for small images.
 //   dy: (N, K, P, Q)   w: (K, C/G, R, S)   dx: (N, C, H, W)
 // col[t, (r, s, c)] = sum_k dy[t, k] * w[k, c, r, s] for the output pixels t, then each (r, s)
-// segment of C/G values is added into the input pixel that tap read in the forward pass.
+// segment of C/G values is added into the input pixel that tap read in the forward pass. The GEMM
+// is the igemm kernel with one "tap" per pixel (a pointer to its K/G contiguous dy values, so dy
+// is not packed), and each 6 x 64 tile of col is added into dx as it leaves the kernel.
 //
 // Why: the forward-pass form (conv2d_dgrad_by_forward.cpp) runs over every dx pixel with all taps,
 // and on small images most of those taps fall in the padding of dy (a 3x3 filter on a 5x5 input
 // with a 3x3 output: 64 % of the multiplications are by zeros). Here the GEMM does exactly the
 // forward's multiplications, and the col2im costs 1/K of them in additions.
 //
-// Determinism: a task owns whole images (a count fixed by the problem), and adds into them pixel
-// by pixel and tap by tap in order: no atomics, the same bits for any thread count.
+// Determinism: a task owns whole images (a count fixed by the problem), and adds into them in a
+// fixed order (chunk of pixels, column block, pixel, tap): no atomics, the same bits for any thread count.
 #include <algorithm>
 #include <vector>
 
@@ -17,12 +19,13 @@
 #include "conv2d_tiles.h"
 #include "parallel.h"
 #include "scratch.h"
+#include "ukernels/igemm.h"
 
 namespace fastconv {
 
 namespace {
-constexpr int64_t kChunkPixels = 16 * cpu::kPanelRows;  // GEMM rows per call
-constexpr int64_t kCols = cpu::kTilePixels;              // the tile GEMM's column count
+constexpr int64_t kChunkPixels = 16 * cpu::kIgemmRows;  // output pixels whose pointers are set at once
+constexpr int64_t kCols = cpu::kIgemmCols;              // columns j per kernel call
 }  // namespace
 
 bool conv2d_dgrad_col2im_channels_last_applies(const Conv2dParams& p) {
@@ -35,7 +38,7 @@ bool conv2d_dgrad_col2im_channels_last_applies(const Conv2dParams& p) {
 template <typename T>
 void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
-  const int64_t RS = p.R * p.S, J = RS * Cg, Jp = cpu::ceil_div(J, kCols) * kCols, PQ = p.P * p.Q;
+  const int64_t RS = p.R * p.S, J = RS * Cg, PQ = p.P * p.Q;
   if (p.N == 0 || p.C == 0 || p.H == 0 || p.W == 0) return;
 
   // dy with contiguous channels (copied once if it is not).
@@ -58,23 +61,37 @@ void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const
     dxl = dxt.data();
   }
 
-  // wk[g][k][j], j = (r, s, c), zero for j >= J: the GEMM's B rows.
-  std::vector<T> wk(static_cast<size_t>(G * Kg * Jp), T(0));
+  // wk[g][jb][k][64]: the igemm's packed B per block of 64 columns j = (r, s, c), zero past J.
+  const int64_t j_blocks = cpu::ceil_div(J, kCols), wk_block = Kg * kCols;
+  std::vector<T> wk(static_cast<size_t>(G * j_blocks * wk_block), T(0));
   for (int64_t kk = 0; kk < p.K; ++kk) {
-    T* dst = wk.data() + kk * Jp;
-    for (int64_t r = 0; r < p.R; ++r)
+    T* dst = wk.data() + (kk / Kg) * j_blocks * wk_block + (kk % Kg) * kCols;
+    for (int64_t r = 0, j = 0; r < p.R; ++r)
       for (int64_t s = 0; s < p.S; ++s) {
         const T* src = w + kk * p.w_strides[0] + r * p.w_strides[2] + s * p.w_strides[3];
-        for (int64_t c = 0; c < Cg; ++c) *dst++ = src[c * p.w_strides[1]];
+        for (int64_t c = 0; c < Cg; ++c, ++j) dst[(j / kCols) * wk_block + j % kCols] = src[c * p.w_strides[1]];
       }
   }
+  // The runs of a column block that belong to one tap: added into one input pixel each.
+  struct Segment {
+    int64_t col, r, s, c, len;
+  };
+  std::vector<std::vector<Segment>> segments(j_blocks);
+  for (int64_t j = 0; j < J;) {
+    const int64_t tap = j / Cg, c = j % Cg, col = j % kCols, len = std::min(Cg - c, kCols - col);
+    segments[j / kCols].push_back({col, tap / p.S, tap % p.S, c, len});
+    j += len;
+  }
+  const std::vector<T> zeros(static_cast<size_t>(Kg), T(0));
 
   // Tasks: (group, block of whole images), at least a chunk of pixels per block.
   const int64_t images = std::max<int64_t>(1, kChunkPixels / std::max<int64_t>(PQ, 1));
   const int64_t blocks = cpu::ceil_div(p.N, images);
   parallel_for(0, G * blocks, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> a(static_cast<size_t>(cpu::panel_count(kChunkPixels) * cpu::kPanelRows * Kg));
-    std::vector<T> col(static_cast<size_t>(kChunkPixels * Jp));
+    constexpr int64_t MR = cpu::kIgemmRows;
+    std::vector<const T*> a(static_cast<size_t>(kChunkPixels));
+    std::vector<int64_t> pix_n(kChunkPixels), pix_h(kChunkPixels), pix_w(kChunkPixels);
+    T out[MR * kCols];
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t g = task / blocks, n0 = (task % blocks) * images, n1 = std::min(p.N, n0 + images);
       for (int64_t n = n0; n < n1; ++n)
@@ -86,30 +103,32 @@ void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const
       if (PQ == 0) continue;
       const int64_t pix_end = n1 * PQ;
       for (int64_t pix0 = n0 * PQ; pix0 < pix_end; pix0 += kChunkPixels) {
-        const int64_t count = std::min(kChunkPixels, pix_end - pix0);
-        // A: the chunk's dy pixels in panels of 6 rows (pack_panels' layout), rows past the end zero.
-        const int64_t panels = cpu::panel_count(count);
-        if (count % cpu::kPanelRows) std::fill(a.begin() + (panels - 1) * Kg * cpu::kPanelRows, a.end(), T(0));
-        for (int64_t m = 0; m < count; ++m) {
+        const int64_t count = std::min(kChunkPixels, pix_end - pix0), tiles = cpu::ceil_div(count, MR);
+        // The igemm's A: one pointer per output pixel to its K/G contiguous dy values (one "tap").
+        for (int64_t m = 0; m < tiles * MR; ++m) {
+          if (m >= count) {
+            a[m] = zeros.data();
+            continue;
+          }
           const int64_t pix = pix0 + m, n = pix / PQ, oh = (pix % PQ) / p.Q, ow = pix % p.Q;
-          const T* src = dyl + n * ys[0] + oh * ys[2] + ow * ys[3] + g * Kg;
-          T* dst = a.data() + (m / cpu::kPanelRows) * Kg * cpu::kPanelRows + m % cpu::kPanelRows;
-          for (int64_t k = 0; k < Kg; ++k) dst[k * cpu::kPanelRows] = src[k];
+          a[m] = dyl + n * ys[0] + oh * ys[2] + ow * ys[3] + g * Kg;
+          pix_n[m] = n, pix_h[m] = oh * p.stride_h - p.pad_h, pix_w[m] = ow * p.stride_w - p.pad_w;
         }
-        for (int64_t j0 = 0; j0 < Jp; j0 += kCols)
-          cpu::gemm_tile(count, Kg, a.data(), wk.data() + g * Kg * Jp + j0, Jp, col.data() + j0, Jp);
-        for (int64_t m = 0; m < count; ++m) {
-          const int64_t pix = pix0 + m, n = pix / PQ, oh = (pix % PQ) / p.Q, ow = pix % p.Q;
-          const T* src = col.data() + m * Jp;
-          for (int64_t r = 0; r < p.R; ++r) {
-            const int64_t h = oh * p.stride_h - p.pad_h + r * p.dilation_h;
-            if (h < 0 || h >= p.H) continue;
-            for (int64_t s = 0; s < p.S; ++s) {
-              const int64_t v = ow * p.stride_w - p.pad_w + s * p.dilation_w;
-              if (v < 0 || v >= p.W) continue;
-              T* px = dxl + n * xs[0] + h * xs[2] + v * xs[3] + g * Cg;
-              const T* seg = src + (r * p.S + s) * Cg;
-              for (int64_t c = 0; c < Cg; ++c) px[c] += seg[c];
+        for (int64_t jb = 0; jb < j_blocks; ++jb) {
+          const T* B = wk.data() + (g * j_blocks + jb) * wk_block;
+          const int64_t cols = std::min(kCols, J - jb * kCols);
+          for (int64_t tile = 0; tile < tiles; ++tile) {
+            const int64_t rows = std::min(MR, count - tile * MR);
+            cpu::igemm_6x64(rows, cols, 1, Kg, a.data() + tile * MR, B, out, kCols);
+            for (int64_t i = 0; i < rows; ++i) {
+              const int64_t m = tile * MR + i;
+              for (const Segment& seg : segments[jb]) {
+                const int64_t h = pix_h[m] + seg.r * p.dilation_h, v = pix_w[m] + seg.s * p.dilation_w;
+                if (h < 0 || h >= p.H || v < 0 || v >= p.W) continue;
+                T* px = dxl + pix_n[m] * xs[0] + h * xs[2] + v * xs[3] + g * Cg + seg.c;
+                const T* src = out + i * kCols + seg.col;
+                for (int64_t c = 0; c < seg.len; ++c) px[c] += src[c];
+              }
             }
           }
         }

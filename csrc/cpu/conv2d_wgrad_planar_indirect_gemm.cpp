@@ -17,6 +17,7 @@
 #include "conv2d_algorithms.h"
 #include "conv2d_tiles.h"
 #include "parallel.h"
+#include "scratch.h"
 #include "ukernels/igemm.h"
 
 namespace fastconv {
@@ -44,11 +45,11 @@ void conv2d_wgrad_planar_indirect_gemm(const Conv2dParams& p, const T* dy, const
   const int64_t plane = Hp * Wp;
 
   // xp[n][c][hp][wp]: the input each output row reads, zero in the padding.
-  std::vector<T> xp(static_cast<size_t>(p.N * C * plane));
+  cpu::Scratch<T> xp = cpu::scratch<T>(p.N * C * plane);
   const int64_t* xs = p.x_strides;
   parallel_for(0, p.N, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t n = lo; n < hi; ++n) {
-      T* img = xp.data() + n * C * plane;
+      T* img = xp.get() + n * C * plane;
       std::fill(img, img + C * plane, T(0));
       for (int64_t hp = 0; hp < Hp; ++hp) {
         const int64_t h = hp - p.pad_h;
@@ -68,13 +69,13 @@ void conv2d_wgrad_planar_indirect_gemm(const Conv2dParams& p, const T* dy, const
   const int64_t k_blocks = cpu::ceil_div(K, kNR);
   const int64_t* ys = p.y_strides;
   const bool dy_in_place = K == kNR && ys[1] == 1 && ys[3] == kNR && ys[2] == p.Q * kNR && ys[0] == PQ * kNR;
-  std::vector<T> dyp(dy_in_place ? 0 : static_cast<size_t>(k_blocks * p.N * PQ * kNR));
+  cpu::Scratch<T> dyp = cpu::scratch<T>(dy_in_place ? 0 : k_blocks * p.N * PQ * kNR);
   if (!dy_in_place) {
     parallel_for(0, NP, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t row = lo; row < hi; ++row) {
         const int64_t n = row / p.P, oh = row % p.P;
         for (int64_t kb = 0; kb < k_blocks; ++kb) {
-          T* dst = dyp.data() + (kb * NP + row) * p.Q * kNR;
+          T* dst = dyp.get() + (kb * NP + row) * p.Q * kNR;
           const int64_t k0 = kb * kNR, nk = std::min(kNR, K - k0);
           for (int64_t q = 0; q < p.Q; ++q) {
             const T* src = dy + n * ys[0] + oh * ys[2] + q * ys[3] + k0 * ys[1];
@@ -85,7 +86,7 @@ void conv2d_wgrad_planar_indirect_gemm(const Conv2dParams& p, const T* dy, const
       }
     });
   }
-  const T* B = dy_in_place ? dy : dyp.data();
+  const T* B = dy_in_place ? dy : dyp.get();
 
   // Offsets of X[j] in an image's planes, and the rows j past J read zeros (never stored).
   const int64_t j_tiles = cpu::ceil_div(J, kMR);
@@ -126,7 +127,7 @@ void conv2d_wgrad_planar_indirect_gemm(const Conv2dParams& p, const T* dy, const
           if (at < 0) {
             for (int64_t row = 0; row < rows; ++row) col[row * kMR] = zeros.data();
           } else {
-            const T* base = xp.data() + at;
+            const T* base = xp.get() + at;
             for (int64_t row = 0; row < rows; ++row) col[row * kMR] = base + row_at[row];
           }
         }
