@@ -87,7 +87,9 @@ class MaxPooling2D(_Pooling2D):
     # per-channel bias and a non-decreasing act, in floating point too (rounding is monotone), so the
     # pool runs on the convolution's raw output z and bias + activation on the pooled, smaller, tensor.
     # Backward: act'(pre) at a window's maximum is act'(pooled output), so the activation gradient and
-    # the bias gradient are taken on the pooled gradient before it is routed back to the maxima.
+    # the bias gradient are taken on the pooled gradient before it is routed back to the maxima. (Where
+    # rounding makes z + b equal for two taps with different z, the gradient goes to the larger z, not
+    # to the first of the equal values as on the unfused path: both are subgradients of the max.)
     _FUSABLE_ACTIVATIONS = ("relu", "linear")
 
     def fuses_with(self, conv) -> bool:
