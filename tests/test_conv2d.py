@@ -43,6 +43,8 @@ EDGE_CASES = [
     # and copies the last, partial one.
     (3, 128, 10, 11, 12, 1, 1, 1, 0, 1, 1),
     (2, 128, 9, 16, 10, 1, 1, 1, 0, 1, 2),
+    # planar input copied to channels-last in 16 x 16 blocks (full ones and the remainders)
+    (2, 36, 7, 21, 8, 3, 3, 2, 1, 1, 1),
 ]
 
 

@@ -153,10 +153,37 @@ void copy_to_channels_last(const T* src, int64_t N, int64_t C, int64_t H, int64_
 }  // namespace cpu
 }  // namespace fastconv
 
+#include <type_traits>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
 #include "parallel.h"
 
 namespace fastconv {
 namespace cpu {
+
+// dst[v * ldd + c] = src[c * lds + v] for a 16 x 16 block of floats, in 4 x 4 register transposes
+// (SSE, which every x86-64 CPU has); false where not available, for the caller's element loop.
+template <typename T>
+inline bool transpose_16x16(const T* src, int64_t lds, T* dst, int64_t ldd) {
+#if defined(__SSE__)
+  if constexpr (std::is_same<T, float>::value) {
+    for (int64_t c = 0; c < 16; c += 4)
+      for (int64_t v = 0; v < 16; v += 4) {
+        const float* s = src + c * lds + v;
+        __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + lds), r2 = _mm_loadu_ps(s + 2 * lds),
+               r3 = _mm_loadu_ps(s + 3 * lds);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        float* d = dst + v * ldd + c;
+        _mm_storeu_ps(d, r0), _mm_storeu_ps(d + ldd, r1), _mm_storeu_ps(d + 2 * ldd, r2), _mm_storeu_ps(d + 3 * ldd, r3);
+      }
+    return true;
+  }
+#endif
+  (void)src, (void)lds, (void)dst, (void)ldd;
+  return false;
+}
 
 template <typename T>
 void copy_to_channels_last(const T* src, int64_t N, int64_t C, int64_t H, int64_t W, const int64_t* strides,
@@ -174,7 +201,9 @@ void copy_to_channels_last(const T* src, int64_t N, int64_t C, int64_t H, int64_
         const int64_t nc = std::min(kB, C - c0);
         for (int64_t v0 = 0; v0 < W; v0 += kB) {
           const int64_t nv = std::min(kB, W - v0);
-          if (nc == kB && nv == kB && sw == 1) {
+          if (nc == kB && nv == kB && sw == 1 && transpose_16x16(row + c0 * sc + v0, sc, out + v0 * C + c0, C)) {
+            continue;
+          } else if (nc == kB && nv == kB && sw == 1) {
             for (int64_t c = 0; c < kB; ++c)
               for (int64_t v = 0; v < kB; ++v) block[v][c] = row[(c0 + c) * sc + v0 + v];
             for (int64_t v = 0; v < kB; ++v)
