@@ -87,14 +87,16 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
       const int64_t part_end = std::min(NPQ, (part + 1) * part_pixels);
       for (int64_t pix0 = part * part_pixels; pix0 < part_end; pix0 += kChunk) {
         const int64_t count = std::min(kChunk, part_end - pix0);
-        // A: panels of 6 dy channels per pixel; zero past the chunk and past K/G.
+        // A: panels of 6 dy channels per pixel, the reduction only as long as the chunk (a short last
+        // chunk, e.g. 32 of the 288 pixels of the seed model's third layer at batch 32, must not cost
+        // a full one); zero past K/G.
         if (count < kChunk || Kg % cpu::kPanelRows) std::fill(a.get(), a.get() + panels * cpu::kPanelRows * kChunk, T(0));
         for (int64_t t = 0; t < count; ++t) {
           const int64_t pix = pix0 + t, n = pix / PQ, oh = (pix % PQ) / p.Q, ow = pix % p.Q;
           pix_n[t] = n, pix_h[t] = oh * p.stride_h - p.pad_h, pix_w[t] = ow * p.stride_w - p.pad_w;
           const T* src = dy + n * ys[0] + oh * ys[2] + ow * ys[3] + g * Kg;
           for (int64_t panel = 0; panel < panels; ++panel) {
-            T* dst = a.get() + (panel * kChunk + t) * cpu::kPanelRows;
+            T* dst = a.get() + (panel * count + t) * cpu::kPanelRows;
             const int64_t k0 = panel * cpu::kPanelRows;
             if (k0 + cpu::kPanelRows <= Kg) {
               std::copy(src + k0, src + k0 + cpu::kPanelRows, dst);
@@ -123,8 +125,7 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
               }
               std::fill(dst + used, dst + kCB, T(0));
             }
-            std::fill(bm.get() + count * kCB, bm.get() + kChunk * kCB, T(0));
-            cpu::gemm_tile_acc(Kg, kChunk, a.get(), bm.get(), kCB, acc_block, kCB);
+            cpu::gemm_tile_acc(Kg, count, a.get(), bm.get(), kCB, acc_block, kCB);
           }
         }
       }
