@@ -308,3 +308,24 @@ def test_bad_layer_inputs():
     conv.build((8, 8, 3))
     with pytest.raises(ValueError, match=r"incompatible with the layer: expected shape=\(None, 8, 8, 3\)"):
         conv(np.zeros((2, 8, 8, 4), np.float32))
+
+
+def test_layers_take_strided_and_unaligned_inputs():
+    """Inputs the kernels cannot read in place (byte-offset buffers) and strided views give the same
+    results as contiguous copies, forward and backward."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
+    raw = np.frombuffer(b"\0" + x.tobytes(), np.uint8, offset=1).view(np.float32).reshape(x.shape)
+    assert not raw.flags.aligned
+    wide = np.zeros((2, 6, 12, 3), np.float32)
+    wide[:, :, ::2] = x
+    for layer in (layers.Conv2D(4, 3, activation="relu"), layers.MaxPooling2D(2), layers.Dense(5)):
+        want_y = None
+        for inp in (x, raw, wide[:, :, ::2]):
+            inp = inp.reshape(2, -1) if isinstance(layer, layers.Dense) else inp
+            y = layer(inp, training=True)
+            dx = layer.backward(np.ones_like(y))
+            if want_y is None:
+                want_y, want_dx = y, dx
+            np.testing.assert_array_equal(y, want_y)
+            np.testing.assert_array_equal(dx, want_dx)

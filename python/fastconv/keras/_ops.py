@@ -79,7 +79,7 @@ def conv2d_backward(dz: np.ndarray, x: np.ndarray, w: np.ndarray, dw: np.ndarray
     """From dL/dz for z = conv(x, w): writes dL/dw into dw (K, R, S, C); returns dL/dx or None."""
     dzl = _nchw(_arrays.kernel_ready(dz))
     if dz.size:
-        _C.conv2d_wgrad(dzl, _nchw(x), _nchw(dw), stride, padding, dilation, 1, "auto")
+        _C.conv2d_wgrad(dzl, _nchw(_arrays.kernel_ready(x)), _nchw(dw), stride, padding, dilation, 1, "auto")
     else:
         dw[...] = 0
     if not need_dx:
@@ -145,7 +145,8 @@ def max_pool_backward(dy, x, pool, stride, padding, ceil_mode, crop, full_shape)
     dy = _arrays.kernel_ready(_uncrop(dy, crop, full_shape))
     dx = _arrays.empty(x.shape, x.dtype, "max_pool2d_backward")
     if dx.size:
-        _C.max_pool2d_dgrad(_nchw(dy), _nchw(x), None, _nchw(dx), pool, stride, padding, (1, 1))
+        _C.max_pool2d_dgrad(_nchw(dy), _nchw(_arrays.kernel_ready(x)), None, _nchw(dx), pool, stride, padding,
+                            (1, 1))
     return dx
 
 
