@@ -75,8 +75,38 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
   const bool b_in_place = p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 &&
                           p.pad_w == 0 && xs[2] == p.W * xs[3] && xs[0] == p.H * xs[2] && Cg % kCB == 0;
 
+  // A of one chunk of `count` pixels: panels of 6 dy channels per pixel, the reduction only as long
+  // as the chunk (a short last chunk, e.g. 32 of the 288 pixels of the seed model's third layer at
+  // batch 32, must not cost a full one); zero past K/G.
+  const int64_t a_size = panels * cpu::kPanelRows * kChunk, chunks = cpu::ceil_div(NPQ, kChunk);
+  const auto build_a = [&](int64_t g, int64_t pix0, int64_t count, T* a) {
+    for (int64_t t = 0; t < count; ++t) {
+      const int64_t pix = pix0 + t, n = pix / PQ, oh = (pix % PQ) / p.Q, ow = pix % p.Q;
+      const T* src = dy + n * ys[0] + oh * ys[2] + ow * ys[3] + g * Kg;
+      for (int64_t panel = 0; panel < panels; ++panel) {
+        T* dst = a + (panel * count + t) * cpu::kPanelRows;
+        const int64_t k0 = panel * cpu::kPanelRows, nk = std::min(cpu::kPanelRows, Kg - k0);
+        for (int64_t i = 0; i < nk; ++i) dst[i] = src[k0 + i];
+        for (int64_t i = nk; i < cpu::kPanelRows; ++i) dst[i] = T(0);
+      }
+    }
+  };
+  // Where several tasks share a chunk (ranges of column blocks), its A is built once for all of
+  // them, in parallel before the reduction, instead of by each task.
+  const bool shared_a = jb_ranges > 1;
+  cpu::Scratch<T> a_all;
+  if (shared_a) {
+    a_all = cpu::scratch<T>(G * chunks * a_size);
+    parallel_for(0, G * chunks, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        const int64_t pix0 = (i % chunks) * kChunk;
+        build_a(i / chunks, pix0, std::min(kChunk, NPQ - pix0), a_all.get() + i * a_size);
+      }
+    });
+  }
+
   parallel_for(0, parts * G * jb_ranges, 1, [&](int64_t lo, int64_t hi) {
-    const auto a = cpu::scratch<T>(panels * cpu::kPanelRows * kChunk);
+    const auto a_own = cpu::scratch<T>(shared_a ? 1 : a_size);
     const auto bm = cpu::scratch<T>(kChunk * kCB);
     std::vector<int64_t> pix_n(kChunk), pix_h(kChunk), pix_w(kChunk);
     for (int64_t task = lo; task < hi; ++task) {
@@ -87,28 +117,20 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
       const int64_t part_end = std::min(NPQ, (part + 1) * part_pixels);
       for (int64_t pix0 = part * part_pixels; pix0 < part_end; pix0 += kChunk) {
         const int64_t count = std::min(kChunk, part_end - pix0);
-        // A: panels of 6 dy channels per pixel, the reduction only as long as the chunk (a short last
-        // chunk, e.g. 32 of the 288 pixels of the seed model's third layer at batch 32, must not cost
-        // a full one); zero past K/G.
-        if (count < kChunk || Kg % cpu::kPanelRows) std::fill(a.get(), a.get() + panels * cpu::kPanelRows * kChunk, T(0));
+        const T* a = a_own.get();
+        if (shared_a) {
+          a = a_all.get() + (g * chunks + pix0 / kChunk) * a_size;
+        } else {
+          build_a(g, pix0, count, a_own.get());
+        }
         for (int64_t t = 0; t < count; ++t) {
-          const int64_t pix = pix0 + t, n = pix / PQ, oh = (pix % PQ) / p.Q, ow = pix % p.Q;
-          pix_n[t] = n, pix_h[t] = oh * p.stride_h - p.pad_h, pix_w[t] = ow * p.stride_w - p.pad_w;
-          const T* src = dy + n * ys[0] + oh * ys[2] + ow * ys[3] + g * Kg;
-          for (int64_t panel = 0; panel < panels; ++panel) {
-            T* dst = a.get() + (panel * count + t) * cpu::kPanelRows;
-            const int64_t k0 = panel * cpu::kPanelRows;
-            if (k0 + cpu::kPanelRows <= Kg) {
-              std::copy(src + k0, src + k0 + cpu::kPanelRows, dst);
-            } else {
-              for (int64_t i = 0; i < Kg - k0; ++i) dst[i] = src[k0 + i];
-            }
-          }
+          const int64_t pix = pix0 + t, oh = (pix % PQ) / p.Q, ow = pix % p.Q;
+          pix_n[t] = pix / PQ, pix_h[t] = oh * p.stride_h - p.pad_h, pix_w[t] = ow * p.stride_w - p.pad_w;
         }
         for (int64_t jb = jb_lo; jb < jb_hi; ++jb) {
           T* acc_block = acc + (jb - jb_lo) * block_size;
           if (b_in_place && count == kChunk) {
-            cpu::gemm_tile_acc(Kg, kChunk, a.get(), x + pix0 * xs[3] + g * Cg + jb * kCB, xs[3], acc_block, kCB);
+            cpu::gemm_tile_acc(Kg, kChunk, a, x + pix0 * xs[3] + g * Cg + jb * kCB, xs[3], acc_block, kCB);
           } else {
             // B: the block's columns for each pixel; zero in the padding, past the chunk and past J.
             const int64_t used = std::min(kCB, J - jb * kCB);
@@ -125,7 +147,7 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
               }
               std::fill(dst + used, dst + kCB, T(0));
             }
-            cpu::gemm_tile_acc(Kg, count, a.get(), bm.get(), kCB, acc_block, kCB);
+            cpu::gemm_tile_acc(Kg, count, a, bm.get(), kCB, acc_block, kCB);
           }
         }
       }
