@@ -19,6 +19,7 @@
 #include "conv2d_algorithms.h"
 #include "conv2d_tiles.h"
 #include "parallel.h"
+#include "scratch.h"
 
 namespace fastconv {
 
@@ -89,8 +90,7 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
   const int64_t tiles_per_group = first_tile.back();
 
   parallel_for(0, G * tiles_per_group, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> gathered(static_cast<size_t>(max_J * TP));
-    std::vector<T> out(static_cast<size_t>(Cg * TP));
+    const auto gathered = cpu::scratch<T>(max_J * TP), out = cpu::scratch<T>(Cg * TP);
     std::vector<cpu::PixelRun> runs;
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t g = task / tiles_per_group, rest = task % tiles_per_group;
@@ -105,7 +105,7 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
       // choice of the phase's taps.
       cpu::split_runs(pix0, count, ph.rows, ph.cols, runs);
       if (ph.J == 0) {
-        std::fill(out.begin(), out.end(), T(0));
+        std::fill(out.get(), out.get() + Cg * TP, T(0));
       } else {
         for (int64_t k = 0; k < Kg; ++k) {
           const T* dyk = dy + (g * Kg + k) * ys[1];
@@ -114,13 +114,13 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
               const cpu::TapMap tap{1, (ph.a + p.pad_h - ph.r[ir] * p.dilation_h) / p.stride_h, 1,
                                     (ph.b + p.pad_w - ph.s[is] * p.dilation_w) / p.stride_w, p.P, p.Q, ys[0], ys[2],
                                     ys[3]};
-              cpu::gather_tap(dyk, runs, TP, tap, gathered.data() + ((k * nr + ir) * ns + is) * TP);
+              cpu::gather_tap(dyk, runs, TP, tap, gathered.get() + ((k * nr + ir) * ns + is) * TP);
             }
         }
-        cpu::gemm_tile(Cg, ph.J, wt.data() + g * weights_per_group + ph.weight_offset, gathered.data(), out.data());
+        cpu::gemm_tile(Cg, ph.J, wt.data() + g * weights_per_group + ph.weight_offset, gathered.get(), out.get());
       }
       const cpu::OutMap to_dx{p.stride_h, ph.a, p.stride_w, ph.b, xs[0], xs[2], xs[3]};
-      for (int64_t c = 0; c < Cg; ++c) cpu::scatter_runs(out.data() + c * TP, runs, to_dx, T(0), dx + (g * Cg + c) * xs[1]);
+      for (int64_t c = 0; c < Cg; ++c) cpu::scatter_runs(out.get() + c * TP, runs, to_dx, T(0), dx + (g * Cg + c) * xs[1]);
     }
   });
 }

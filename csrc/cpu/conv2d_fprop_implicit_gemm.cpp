@@ -46,8 +46,7 @@ void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const T* x, const T* w, c
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
   parallel_for(0, G * spans, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<T> patch(static_cast<size_t>(J * kSpan));
-    std::vector<T> out(static_cast<size_t>(Kg * kSpan));
+    const auto patch = cpu::scratch<T>(J * kSpan), out = cpu::scratch<T>(Kg * kSpan);
     std::vector<cpu::PixelRun> runs;
     const cpu::OutMap to_y{1, 0, 1, 0, ys[0], ys[2], ys[3]};
     for (int64_t task = lo; task < hi; ++task) {
@@ -61,14 +60,14 @@ void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const T* x, const T* w, c
           for (int64_t s = 0; s < p.S; ++s) {
             const cpu::TapMap tap{p.stride_h, r * p.dilation_h - p.pad_h, p.stride_w, s * p.dilation_w - p.pad_w,
                                   p.H, p.W, xs[0], xs[2], xs[3]};
-            cpu::gather_tap(xc, runs, width, tap, patch.data() + ((c * p.R + r) * p.S + s) * kSpan);
+            cpu::gather_tap(xc, runs, width, tap, patch.get() + ((c * p.R + r) * p.S + s) * kSpan);
           }
       }
       for (int64_t t0 = 0; t0 < width; t0 += TP)
-        cpu::gemm_tile(Kg, J, wp.data() + g * group_stride, patch.data() + t0, kSpan, out.data() + t0, kSpan);
+        cpu::gemm_tile(Kg, J, wp.data() + g * group_stride, patch.get() + t0, kSpan, out.get() + t0, kSpan);
       for (int64_t k = 0; k < Kg; ++k) {
         const int64_t kk = g * Kg + k;
-        cpu::scatter_runs(out.data() + k * kSpan, runs, to_y, b ? b[kk * p.b_stride] : T(0), y + kk * ys[1]);
+        cpu::scatter_runs(out.get() + k * kSpan, runs, to_y, b ? b[kk * p.b_stride] : T(0), y + kk * ys[1]);
       }
     }
   });

@@ -57,10 +57,10 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
   const int64_t block_pixels = kBlockTiles * kMR, blocks = cpu::ceil_div(NPQ, block_pixels);
   parallel_for(0, G * blocks, 1, [&](int64_t lo, int64_t hi) {
     std::vector<const T*> ptrs(static_cast<size_t>(kBlockTiles * taps * kMR));
-    std::vector<T> edges(row_taps ? static_cast<size_t>(block_pixels * p.R * kernel_channels) : 0);
+    const auto edges = cpu::scratch<T>(row_taps ? block_pixels * p.R * kernel_channels : 0);
     std::vector<int64_t> out_offset(block_pixels);
     // The block's outputs for one block of output channels: C tiles of kMR pixels x kNR channels.
-    std::vector<T> out(static_cast<size_t>(block_pixels * kNR));
+    const auto out = cpu::scratch<T>(block_pixels * kNR);
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t g = task / blocks, pix0 = (task % blocks) * block_pixels;
       const int64_t count = std::min(block_pixels, NPQ - pix0), tiles = cpu::ceil_div(count, kMR);
@@ -83,7 +83,7 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
             if (h >= 0 && h < p.H && v0 >= 0 && v0 + p.S <= p.W) {
               src = image + h * xs[2] + v0 * xs[3];
             } else if (h >= 0 && h < p.H && v0 + p.S > 0 && v0 < p.W) {
-              T* edge = edges.data() + (t * p.R + r) * kernel_channels;
+              T* edge = edges.get() + (t * p.R + r) * kernel_channels;
               for (int64_t s = 0; s < p.S; ++s)
                 for (int64_t c = 0; c < Cg; ++c)
                   edge[s * Cg + c] = (v0 + s >= 0 && v0 + s < p.W) ? image[h * xs[2] + (v0 + s) * xs[3] + c] : T(0);
@@ -121,7 +121,7 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
         for (int64_t tile = 0; tile < tiles; ++tile) {
           const int64_t rows = std::min(kMR, count - tile * kMR);
           cpu::igemm_6x64(rows, nk, kernel_taps, kernel_channels, ptrs.data() + tile * kernel_taps * kMR, B,
-                          out.data() + tile * kMR * kNR, kNR);
+                          out.get() + tile * kMR * kNR, kNR);
         }
         if (ys[1] == 1) {
           for (int64_t t = 0; t < count; ++t)
