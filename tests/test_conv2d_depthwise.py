@@ -181,7 +181,13 @@ def _negative(a):
     return np.ascontiguousarray(a[..., ::-1, ::-1])[..., ::-1, ::-1]
 
 
-@pytest.mark.parametrize("views", [_fortran, _strided, _negative], ids=["fortran", "strided", "negative"])
+def _negative_rows(a):
+    """Axes 1 and 2 reversed in memory: NHWC rows and pixels run backwards, channels stay contiguous."""
+    return np.ascontiguousarray(a[:, ::-1, ::-1])[:, ::-1, ::-1]
+
+
+@pytest.mark.parametrize("views", [_fortran, _strided, _negative, _negative_rows],
+                         ids=["fortran", "strided", "negative", "negative_rows"])
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("M", [1, 2])
 def test_any_strides(views, layout, M):
@@ -193,6 +199,15 @@ def test_any_strides(views, layout, M):
                             views=views)
     for a, c, L in zip(base, other, (9, 9 * M, 2 * 5 * 4, 2 * 5 * 4)):
         assert_close(c, a, L, np.float32, c=2.0)
+
+
+@pytest.mark.parametrize("views", [_fortran, _strided, _negative, _negative_rows],
+                         ids=["fortran", "strided", "negative", "negative_rows"])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_3x3_rows_in_place_any_strides(views, layout):
+    """3x3 stride 1 with enough channels for the channels-last kernels: rows and pixels in any order
+    in memory (the zero rows standing in for padding must follow the pixel stride's sign)."""
+    check_depthwise(np.random.default_rng(12), 2, 16, 1, 9, 11, 3, 3, 1, 1, 1, np.float32, layout, views=views)
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])

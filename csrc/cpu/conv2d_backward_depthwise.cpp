@@ -78,7 +78,7 @@ void backward_channels(const Conv2dParams& p, const T* dy, const T* x, const T* 
   std::vector<T> wf(dx ? static_cast<size_t>(9 * C) : 0);
   for (int64_t t = 0; dx && t < 9; ++t)
     for (int64_t c = 0; c < C; ++c) wf[(8 - t) * C + c] = w[c * ws[0] + (t / 3) * ws[2] + (t % 3) * ws[3]];
-  const std::vector<T> zeros(static_cast<size_t>(std::max((p.Q - 1) * ys[3], (p.W - 1) * xs[3]) + C), T(0));
+  const ZeroRow<T> dy_zeros(p.Q, ys[3], C), x_zeros(p.W, xs[3], C);
   std::vector<T> part(sums ? static_cast<size_t>(tasks * 10 * C) : 0);
 
   parallel_for(0, tasks, 1, [&](int64_t lo, int64_t hi) {
@@ -89,7 +89,7 @@ void backward_channels(const Conv2dParams& p, const T* dy, const T* x, const T* 
       if (dx && h1 > r0) {
         for (int64_t u = 0; u < h1 - r0 + 2; ++u) {
           const int64_t pr = r0 + p.pad_h - 2 + u;
-          in[u] = pr < 0 || pr >= p.P ? zeros.data() : dy + n * ys[0] + pr * ys[2];
+          in[u] = pr < 0 || pr >= p.P ? dy_zeros.row : dy + n * ys[0] + pr * ys[2];
         }
         cpu::dwconv_channels_3x3(in.data(), ys[3], p.pad_w - 2, p.Q, wf.data(), C, nullptr,
                                  dx + n * dxs[0] + r0 * dxs[2], dxs[2], dxs[3], h1 - r0, p.W);
@@ -102,7 +102,7 @@ void backward_channels(const Conv2dParams& p, const T* dy, const T* x, const T* 
         }
         for (int64_t u = 0; u < p1 - r0 + 2; ++u) {
           const int64_t h = r0 - p.pad_h + u;
-          in[u] = h < 0 || h >= p.H ? zeros.data() : x + n * xs[0] + h * xs[2];
+          in[u] = h < 0 || h >= p.H ? x_zeros.row : x + n * xs[0] + h * xs[2];
         }
         cpu::dwconv_channels_3x3_wgrad(in.data(), xs[3], -p.pad_w, p.W, dy + n * ys[0] + r0 * ys[2], ys[2], ys[3],
                                        p1 - r0, p.Q, C, res);

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "fastconv/conv.h"
 
@@ -115,6 +116,17 @@ inline void prefetch_row(const T* p, int64_t n, int64_t stride, bool for_write =
     else __builtin_prefetch(a + off, 0, 3);
   }
 }
+
+// A row of zeros standing in for a padding row on the channels path: `width` pixels `pix` elements
+// apart (pix may be negative: the row runs backwards from its first pixel), `channels` each.
+template <typename T>
+struct ZeroRow {
+  std::vector<T> buf;
+  const T* row;
+  ZeroRow(int64_t width, int64_t pix, int64_t channels)
+      : buf(static_cast<size_t>(std::max<int64_t>(0, width - 1) * (pix < 0 ? -pix : pix) + channels), T(0)),
+        row(buf.data() + (pix < 0 ? std::max<int64_t>(0, width - 1) * -pix : 0)) {}
+};
 
 constexpr int64_t kDirectBandRows = 32;      // output rows per task of the in-place 3x3 planes path
 constexpr int64_t kStageBudget = 16384;      // elements per staged band (64 KiB of float)

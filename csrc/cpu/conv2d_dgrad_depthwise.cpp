@@ -187,7 +187,7 @@ void dgrad_channels_3x3(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   std::vector<T> wf(static_cast<size_t>(9 * C));
   for (int64_t t = 0; t < 9; ++t)
     for (int64_t c = 0; c < C; ++c) wf[(8 - t) * C + c] = w[c * ws[0] + (t / 3) * ws[2] + (t % 3) * ws[3]];
-  const std::vector<T> zeros(static_cast<size_t>((p.Q - 1) * ys[3] + C), T(0));
+  const ZeroRow<T> zeros(p.Q, ys[3], C);
   const int64_t band = std::min<int64_t>(p.H, 8), bands = ceil_div(p.H, band);
 
   parallel_for(0, p.N * bands, 1, [&](int64_t lo, int64_t hi) {
@@ -196,7 +196,7 @@ void dgrad_channels_3x3(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
       const int64_t n = task / bands, h0 = (task % bands) * band, h1 = std::min(p.H, h0 + band);
       for (int64_t u = 0; u < h1 - h0 + 2; ++u) {
         const int64_t pr = h0 + p.pad_h - 2 + u;
-        in[u] = pr < 0 || pr >= p.P ? zeros.data() : dy + n * ys[0] + pr * ys[2];
+        in[u] = pr < 0 || pr >= p.P ? zeros.row : dy + n * ys[0] + pr * ys[2];
       }
       cpu::dwconv_channels_3x3(in.data(), ys[3], p.pad_w - 2, p.Q, wf.data(), C, nullptr, dx + n * xs[0] + h0 * xs[2],
                                xs[2], xs[3], h1 - h0, p.W);

@@ -119,7 +119,7 @@ void fprop_channels_3x3(const Conv2dParams& p, const T* x, const T* w, const T* 
   for (int64_t t = 0; t < 9; ++t)
     for (int64_t k = 0; k < K; ++k) wp[t * K + k] = w[k * ws[0] + (t / 3) * ws[2] + (t % 3) * ws[3]];
   for (int64_t k = 0; b && k < K; ++k) bias[k] = b[k * p.b_stride];
-  const std::vector<T> zeros(static_cast<size_t>((p.W - 1) * xs[3] + K), T(0));
+  const ZeroRow<T> zeros(p.W, xs[3], K);
   const int64_t band = std::min<int64_t>(p.P, 8), bands = ceil_div(p.P, band);
 
   parallel_for(0, p.N * bands, 1, [&](int64_t lo, int64_t hi) {
@@ -128,7 +128,7 @@ void fprop_channels_3x3(const Conv2dParams& p, const T* x, const T* w, const T* 
       const int64_t n = task / bands, p0 = (task % bands) * band, p1 = std::min(p.P, p0 + band);
       for (int64_t u = 0; u < p1 - p0 + 2; ++u) {
         const int64_t h = p0 - p.pad_h + u;
-        in[u] = h < 0 || h >= p.H ? zeros.data() : x + n * xs[0] + h * xs[2];
+        in[u] = h < 0 || h >= p.H ? zeros.row : x + n * xs[0] + h * xs[2];
       }
       cpu::dwconv_channels_3x3(in.data(), xs[3], -p.pad_w, p.W, wp.data(), K, b ? bias.data() : nullptr,
                                y + n * ys[0] + p0 * ys[2], ys[2], ys[3], p1 - p0, p.Q);
