@@ -190,6 +190,27 @@ void copy_to_channels_last(const T* src, int64_t N, int64_t C, int64_t H, int64_
                            T* dst) {
   constexpr int64_t kB = 16;
   const int64_t sc = strides[1], sw = strides[3];
+  if (W < kB && sw == 1 && strides[2] == W && C >= kB) {
+    // Rows shorter than a block (the 11x11 or 5x5 planes of a small CNN): blocks of 16 pixels of
+    // the whole plane instead, so that the full-block path runs.
+    const int64_t HW = H * W, t_blocks = (HW + kB - 1) / kB;
+    parallel_for(0, N * t_blocks, 1, [&](int64_t lo, int64_t hi) {
+      T block[kB][kB];
+      for (int64_t task = lo; task < hi; ++task) {
+        const int64_t n = task / t_blocks, t0 = (task % t_blocks) * kB, nt = std::min(kB, HW - t0);
+        const T* plane = src + n * strides[0] + t0;
+        T* out = dst + (n * HW + t0) * C;
+        for (int64_t c0 = 0; c0 < C; c0 += kB) {
+          const int64_t nc = std::min(kB, C - c0);
+          for (int64_t c = 0; c < nc; ++c)
+            for (int64_t t = 0; t < nt; ++t) block[t][c] = plane[(c0 + c) * sc + t];
+          for (int64_t t = 0; t < nt; ++t)
+            for (int64_t c = 0; c < nc; ++c) out[t * C + c0 + c] = block[t][c];
+        }
+      }
+    });
+    return;
+  }
   parallel_for(0, N * H, 1, [&](int64_t lo, int64_t hi) {
     T block[kB][kB];
     for (int64_t nh = lo; nh < hi; ++nh) {

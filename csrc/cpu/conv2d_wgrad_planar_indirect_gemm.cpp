@@ -55,10 +55,14 @@ void conv2d_wgrad_planar_indirect_gemm(const Conv2dParams& p, const T* dy, const
         const int64_t h = hp - p.pad_h;
         if (h < 0 || h >= p.H) continue;
         const int64_t v_lo = std::max<int64_t>(0, p.pad_w), v_hi = std::min(Wp, p.W + p.pad_w);
-        for (int64_t v = v_lo; v < v_hi; ++v) {
-          const T* src = x + n * xs[0] + h * xs[2] + (v - p.pad_w) * xs[3];
-          T* dst = img + hp * Wp + v;
-          for (int64_t c = 0; c < C; ++c) dst[c * plane] = src[c * xs[1]];
+        const T* src = x + n * xs[0] + h * xs[2] - p.pad_w * xs[3];
+        T* dst = img + hp * Wp;
+        if (xs[3] < xs[1]) {  // planar rows: one channel's row at a time
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t v = v_lo; v < v_hi; ++v) dst[c * plane + v] = src[c * xs[1] + v * xs[3]];
+        } else {
+          for (int64_t v = v_lo; v < v_hi; ++v)
+            for (int64_t c = 0; c < C; ++c) dst[c * plane + v] = src[c * xs[1] + v * xs[3]];
         }
       }
     }
@@ -68,9 +72,12 @@ void conv2d_wgrad_planar_indirect_gemm(const Conv2dParams& p, const T* dy, const
   // that already.
   const int64_t k_blocks = cpu::ceil_div(K, kNR);
   const int64_t* ys = p.y_strides;
-  const bool dy_in_place = K == kNR && ys[1] == 1 && ys[3] == kNR && ys[2] == p.Q * kNR && ys[0] == PQ * kNR;
+  bool dy_in_place = K == kNR && ys[1] == 1 && ys[3] == kNR && ys[2] == p.Q * kNR && ys[0] == PQ * kNR;
   cpu::Scratch<T> dyp = cpu::scratch<T>(dy_in_place ? 0 : k_blocks * p.N * PQ * kNR);
-  if (!dy_in_place) {
+  if (!dy_in_place && K == kNR) {
+    // Planar dy with 64 filters: the blocked channels-last copy is the packed B.
+    cpu::copy_to_channels_last(dy, p.N, K, p.P, p.Q, ys, dyp.get());
+  } else if (!dy_in_place) {
     parallel_for(0, NP, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t row = lo; row < hi; ++row) {
         const int64_t n = row / p.P, oh = row % p.P;
