@@ -275,13 +275,14 @@ def test_one_pass_backward_matches_each_gradient_alone(dtype, layout, C):
     np.testing.assert_array_equal(dw_alone, dw)
 
 
+@pytest.mark.parametrize("M", [1, 2])  # 1: the one-pass backward; 2: the separate kernels
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
-def test_same_bits_for_one_and_two_threads_and_every_run(layout):
+def test_same_bits_for_one_and_two_threads_and_every_run(layout, M):
     rng = np.random.default_rng(7)
     # N * P * Q spans several wgrad chunks, C several channel blocks
     x = to_layout(rng.standard_normal((3, 80, 40, 41)), layout).astype(np.float32)
-    w = to_layout(rng.standard_normal((160, 1, 3, 3)), layout).astype(np.float32)
-    b = rng.standard_normal(160).astype(np.float32)
+    w = to_layout(rng.standard_normal((80 * M, 1, 3, 3)), layout).astype(np.float32)
+    b = rng.standard_normal(80 * M).astype(np.float32)
     saved = fc.get_num_threads()
     results = []
     try:
