@@ -149,8 +149,13 @@ void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const
         const T* src = dxt.get() + n * xs[0] + c0;
         for (int64_t t0 = 0; t0 < HW; t0 += kB) {
           const int64_t nt = std::min(kB, HW - t0);
-          for (int64_t t = 0; t < nt; ++t)
-            for (int64_t c = 0; c < nc; ++c) block[c][t] = src[(t0 + t) * p.C + c];
+          if (nt == kB && nc == kB) {  // fixed bounds: the compiler unrolls and vectorises
+            for (int64_t t = 0; t < kB; ++t)
+              for (int64_t c = 0; c < kB; ++c) block[c][t] = src[(t0 + t) * p.C + c];
+          } else {
+            for (int64_t t = 0; t < nt; ++t)
+              for (int64_t c = 0; c < nc; ++c) block[c][t] = src[(t0 + t) * p.C + c];
+          }
           int64_t at[kB];  // the block's pixels in a plane
           for (int64_t t = 0, h = t0 / p.W, v = t0 % p.W; t < nt; ++t) {
             at[t] = h * ds[2] + v * ds[3];
