@@ -142,6 +142,7 @@ void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const
     constexpr int64_t kB = 16;
     const int64_t HW = p.H * p.W, c_blocks = cpu::ceil_div(p.C, kB);
     const int64_t* ds = p.x_strides;
+    const bool contiguous_planes = ds[3] == 1 && ds[2] == p.W;
     parallel_for(0, p.N * c_blocks, 1, [&](int64_t lo, int64_t hi) {
       T block[kB][kB];
       for (int64_t task = lo; task < hi; ++task) {
@@ -149,6 +150,9 @@ void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const
         const T* src = dxt.get() + n * xs[0] + c0;
         for (int64_t t0 = 0; t0 < HW; t0 += kB) {
           const int64_t nt = std::min(kB, HW - t0);
+          if (nt == kB && nc == kB && contiguous_planes &&
+              cpu::transpose_16x16(src + t0 * p.C, p.C, dx + n * ds[0] + c0 * ds[1] + t0, ds[1]))
+            continue;
           if (nt == kB && nc == kB) {  // fixed bounds: the compiler unrolls and vectorises
             for (int64_t t = 0; t < kB; ++t)
               for (int64_t c = 0; c < kB; ++c) block[c][t] = src[(t0 + t) * p.C + c];

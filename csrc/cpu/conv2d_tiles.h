@@ -213,13 +213,7 @@ void copy_to_channels_last(const T* src, int64_t N, int64_t C, int64_t H, int64_
         T* out = dst + (n * HW + t0) * C;
         for (int64_t c0 = 0; c0 < C; c0 += kB) {
           const int64_t nc = std::min(kB, C - c0);
-          if (nc == kB && nt == kB) {  // fixed bounds: the compiler unrolls and vectorises
-            for (int64_t c = 0; c < kB; ++c)
-              for (int64_t t = 0; t < kB; ++t) block[t][c] = plane[(c0 + c) * sc + t];
-            for (int64_t t = 0; t < kB; ++t)
-              for (int64_t c = 0; c < kB; ++c) out[t * C + c0 + c] = block[t][c];
-            continue;
-          }
+          if (nc == kB && nt == kB && transpose_16x16(plane + c0 * sc, sc, out + c0, C)) continue;
           for (int64_t c = 0; c < nc; ++c)
             for (int64_t t = 0; t < nt; ++t) block[t][c] = plane[(c0 + c) * sc + t];
           for (int64_t t = 0; t < nt; ++t)
