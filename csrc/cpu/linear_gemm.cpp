@@ -16,7 +16,9 @@ namespace cpu {
 namespace {
 
 constexpr int64_t kBlockPanels = 4;          // rows per work item: 4 panels of 6
-constexpr int64_t kSerialFlops = 1 << 17;    // below this one thread is faster than waking the pool
+// Below this one thread is faster: a second core must first pull the packed operands into its own
+// caches (32x576x64, 2.4 MFLOP: 43 us on one thread, 115 us on two).
+constexpr int64_t kSerialFlops = 1 << 22;
 
 int64_t grain_for(int64_t items, int64_t flops) { return flops < kSerialFlops ? std::max<int64_t>(items, 1) : 1; }
 

@@ -4,6 +4,12 @@
 // serves one parallel region at a time: a second caller (another Python thread) or a nested call
 // runs its region inline rather than waiting. After fork() the child gets a fresh pool, because the
 // parent's worker threads do not exist there.
+//
+// Waking a thread parked on a futex takes tens of microseconds here (more in a VM), and a training
+// step of a small CNN runs dozens of regions a few microseconds apart. So the workers poll for the
+// next region for a short while (kSpinBeforeSleep) after finishing one before they park, and the
+// caller polls for the workers' end the same way before it sleeps. The bound keeps an idle pool from
+// holding cores that other programs want.
 #include "parallel.h"
 
 #include <pthread.h>
@@ -12,6 +18,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <memory>
@@ -35,6 +42,27 @@ int usable_cores() {
 }
 
 thread_local bool t_inside_region = false;
+
+constexpr auto kSpinBeforeSleep = std::chrono::microseconds(200);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Polls done() until it holds or kSpinBeforeSleep has passed; returns whether it holds.
+template <class Done>
+bool spin_until(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpinBeforeSleep;
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    cpu_relax();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= deadline) return done();
+  }
+}
 
 class ThreadPool {
  public:
@@ -61,14 +89,16 @@ class ThreadPool {
       n_ = n;
       grain_ = grain;
       next_.store(0);
-      pending_workers_ = static_cast<int>(workers_.size());
+      pending_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
       error_ = nullptr;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     work_on_chunks();
+    auto all_done = [this] { return pending_workers_.load(std::memory_order_acquire) == 0; };
+    spin_until(all_done);
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_workers_ == 0; });
+    done_.wait(lock, all_done);
     job_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }
@@ -104,18 +134,20 @@ class ThreadPool {
   void worker_loop() {
     uint64_t seen = 0;
     for (;;) {
-      {
+      auto next_region = [&] { return generation_.load(std::memory_order_acquire) != seen; };
+      if (!spin_until(next_region)) {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+        wake_.wait(lock, [&] { return stopping_ || next_region(); });
         if (stopping_) return;
-        seen = generation_;
       }
+      seen = generation_.load(std::memory_order_acquire);
       work_on_chunks();
-      {
+      if (pending_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        // Taking the mutex orders this notify after a caller that found workers pending went to
+        // sleep, so the wake-up cannot be lost.
         std::lock_guard<std::mutex> lock(mutex_);
-        --pending_workers_;
+        done_.notify_one();
       }
-      done_.notify_one();
     }
   }
 
@@ -125,11 +157,11 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   bool stopping_ = false;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t n_ = 0, grain_ = 1;
   std::atomic<int64_t> next_{0};
-  int pending_workers_ = 0;
+  std::atomic<int> pending_workers_{0};
   std::exception_ptr error_;
 };
 
