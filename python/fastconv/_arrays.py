@@ -13,6 +13,8 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from fastconv import _output_pool
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # DLPack device types that live on a CUDA/ROCm GPU (kDLCUDA, kDLCUDAHost excluded, kDLCUDAManaged, kDLROCM).
@@ -180,11 +182,14 @@ ALIGNMENT = 64
 
 
 def aligned_empty(shape: Tuple[int, ...], dtype: np.dtype, alignment: int = ALIGNMENT) -> np.ndarray:
-    """np.empty whose data starts on an ``alignment``-byte boundary."""
+    """np.empty whose data starts on an ``alignment``-byte boundary; large ones from _output_pool."""
     dtype = np.dtype(dtype)
     count = 1
     for n in shape:
         count *= int(n)
     nbytes = count * dtype.itemsize
-    buf = np.empty(nbytes + alignment, dtype=np.uint8)
+    if nbytes >= _output_pool.MIN_BYTES:
+        buf = _output_pool.take(nbytes + alignment)
+    else:
+        buf = np.empty(nbytes + alignment, dtype=np.uint8)
     return np.ndarray(tuple(shape), dtype=dtype, buffer=buf, offset=-buf.ctypes.data % alignment)
