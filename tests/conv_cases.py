@@ -58,3 +58,28 @@ def check_all_passes(rng, N, C, H, W, K, R, S, stride=1, padding=0, dilation=1, 
     else:
         assert db is None
     return y, (dx, dw, db)
+
+
+def run_under_isa(isa: str, body: str) -> None:
+    """Runs `body` in a fresh interpreter with FASTCONV_ISA=isa and checks that it ends; skips where
+    that path is not compiled or the CPU lacks it. The tests folder is importable there, and fc, np
+    and rng (seeded) are defined."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    import pytest
+
+    info = fc.build_info()
+    supported = {"scalar": True, "avx2": "avx2" in info["cpu_features"] and "fma" in info["cpu_features"],
+                 "avx512": "avx512f" in info["cpu_features"]}
+    if isa not in info["cpu_isa_compiled"] or not supported[isa]:
+        pytest.skip(f"{isa} path not compiled or not supported by this CPU")
+    code = (f"import sys, numpy as np, fastconv as fc\n"
+            f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
+            f"assert fc.build_info()['cpu_isa_selected'] == {isa!r}, fc.build_info()['cpu_isa_selected']\n"
+            f"rng = np.random.default_rng(0)\n" + textwrap.dedent(body) + "\nprint('ok')\n")
+    env = dict(os.environ, FASTCONV_ISA=isa)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]

@@ -2,9 +2,6 @@
 (algorithm="direct", also what "auto" picks): fprop, dgrad, wgrad and bias grad against the float64
 reference, in both layouts, float32 and float64, on every ISA path."""
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +10,7 @@ import fastconv as fc
 from fastconv.testing import reference as ref
 from fastconv.testing.tolerances import assert_close
 
-from conv_cases import to_layout, to_nchw
+from conv_cases import run_under_isa, to_layout, to_nchw
 
 
 def check_depthwise(rng, N, C, M, H, W, R, S, stride=1, padding=0, dilation=1, dtype=np.float32, layout="NCHW",
@@ -338,22 +335,10 @@ def test_direct_on_non_depthwise_is_a_value_error(groups, K):
 @pytest.mark.parametrize("isa", ["scalar", "avx2"])
 def test_every_isa_path(isa):
     """FASTCONV_ISA caps the path: the lower ones (the default one runs everywhere above) must pass too."""
-    info = fc.build_info()
-    supported = {"scalar": True, "avx2": "avx2" in info["cpu_features"] and "fma" in info["cpu_features"]}
-    if isa not in info["cpu_isa_compiled"] or not supported[isa]:
-        pytest.skip(f"{isa} path not compiled or not supported by this CPU")
-    code = f"""
-import sys, numpy as np, fastconv as fc
-sys.path.insert(0, {os.path.dirname(__file__)!r})
+    run_under_isa(isa, """
 from test_conv2d_depthwise import CASES, check_depthwise
-assert fc.build_info()["cpu_isa_selected"] == {isa!r}, fc.build_info()["cpu_isa_selected"]
-rng = np.random.default_rng(0)
 for case in CASES[:4] + CASES[6:7] + CASES[-8:] + [(2, 17, 2, 6, 19, 3, 3, 1, 1, 1), (1, 33, 1, 5, 21, 3, 3, 1, 1, 1)]:
     for dt in (np.float32, np.float64):
         for layout in ("NCHW", "NHWC"):
             check_depthwise(rng, *case, dtype=dt, layout=layout)
-print("ok")
-"""
-    env = dict(os.environ, FASTCONV_ISA=isa)
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+""")

@@ -2,9 +2,6 @@
 forward pass and the weight gradient of an image model's first layer (conv2d_*_direct_few_channels),
 against the float64 reference, on every ISA path."""
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +10,7 @@ import fastconv as fc
 from fastconv.testing import reference as ref
 from fastconv.testing.tolerances import assert_close
 
-from conv_cases import check_all_passes, to_layout, to_nchw
+from conv_cases import check_all_passes, run_under_isa, to_layout, to_nchw
 
 # (N, C, H, W, K, R, S, stride, padding, dilation)
 CASES = [
@@ -101,21 +98,9 @@ def test_weight_gradient_same_bits_for_any_thread_count_and_run():
 @pytest.mark.parametrize("isa", ["scalar", "avx2"])
 def test_every_isa_path(isa):
     """FASTCONV_ISA caps the path: the lower ones (the default one runs everywhere above) must pass too."""
-    info = fc.build_info()
-    supported = {"scalar": True, "avx2": "avx2" in info["cpu_features"] and "fma" in info["cpu_features"]}
-    if isa not in info["cpu_isa_compiled"] or not supported[isa]:
-        pytest.skip(f"{isa} path not compiled or not supported by this CPU")
-    code = f"""
-import sys, numpy as np, fastconv as fc
-sys.path.insert(0, {os.path.dirname(__file__)!r})
+    run_under_isa(isa, """
 from test_conv2d_few_channels import CASES
 from conv_cases import check_all_passes
-assert fc.build_info()["cpu_isa_selected"] == {isa!r}, fc.build_info()["cpu_isa_selected"]
-rng = np.random.default_rng(0)
 for case in CASES:
     check_all_passes(rng, *case, dtype=np.float32, layout="NHWC")
-print("ok")
-"""
-    env = dict(os.environ, FASTCONV_ISA=isa)
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+""")

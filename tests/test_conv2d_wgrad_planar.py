@@ -3,9 +3,6 @@
 16..64 filters, rows of at least 8 outputs, at most 144 output pixels), against the float64
 reference, in both layouts and on every ISA path."""
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +11,7 @@ import fastconv as fc
 from fastconv.testing import reference as ref
 from fastconv.testing.tolerances import assert_close
 
-from conv_cases import to_layout, to_nchw
+from conv_cases import run_under_isa, to_layout, to_nchw
 
 # (N, C, H, W, K, R, S, stride, padding, dilation)
 CASES = [
@@ -68,20 +65,8 @@ def test_same_bits_for_any_thread_count_and_run():
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2"])
 def test_every_isa_path(isa):
-    info = fc.build_info()
-    supported = {"scalar": True, "avx2": "avx2" in info["cpu_features"] and "fma" in info["cpu_features"]}
-    if isa not in info["cpu_isa_compiled"] or not supported[isa]:
-        pytest.skip(f"{isa} path not compiled or not supported by this CPU")
-    code = f"""
-import sys, numpy as np, fastconv as fc
-sys.path.insert(0, {os.path.dirname(__file__)!r})
+    run_under_isa(isa, """
 from test_conv2d_wgrad_planar import CASES, run_case
-assert fc.build_info()["cpu_isa_selected"] == {isa!r}, fc.build_info()["cpu_isa_selected"]
-rng = np.random.default_rng(0)
 for case in CASES:
     run_case(rng, case, np.float32, "NHWC")
-print("ok")
-"""
-    env = dict(os.environ, FASTCONV_ISA=isa)
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+""")

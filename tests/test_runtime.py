@@ -10,6 +10,8 @@ import pytest
 
 import fastconv as fc
 
+from conv_cases import run_under_isa
+
 
 def test_num_threads_roundtrip():
     saved = fc.get_num_threads()
@@ -115,30 +117,13 @@ def test_isa_paths_compiled_and_selected():
         assert info["cpu_isa_selected"] == "avx512"
 
 
-def _isa_run(isa, code):
-    env = dict(os.environ, FASTCONV_ISA=isa)
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-
-
 @pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
 def test_every_isa_path_matches_reference(isa):
     """FASTCONV_ISA caps the path; each one the machine supports must pass the conv checks."""
-    info = fc.build_info()
-    supported = {"scalar": True, "avx2": "avx2" in info["cpu_features"] and "fma" in info["cpu_features"],
-                 "avx512": "avx512f" in info["cpu_features"]}
-    if isa not in info["cpu_isa_compiled"] or not supported[isa]:
-        pytest.skip(f"{isa} path not compiled or not supported by this CPU")
-    code = f"""
-import sys, numpy as np, fastconv as fc
-sys.path.insert(0, {os.path.dirname(__file__)!r})
+    run_under_isa(isa, """
 from conv_cases import check_all_passes
-assert fc.build_info()["cpu_isa_selected"] == {isa!r}, fc.build_info()["cpu_isa_selected"]
-rng = np.random.default_rng(0)
 for case in [(2, 5, 9, 8, 13, 3, 3, 1, 1, 1, 1), (1, 70, 9, 9, 66, 3, 3, 2, 1, 1, 1), (2, 6, 10, 9, 12, 3, 3, 1, 1, 2, 3)]:
     for dt in (np.float32, np.float64):
         for layout in ("NCHW", "NHWC"):
             check_all_passes(rng, *case, dtype=dt, layout=layout)
-print("ok")
-"""
-    proc = _isa_run(isa, code)
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
+""")
