@@ -17,9 +17,10 @@ For each measurement:
    thread count): ``|out - ref| <= rtol * (|ref| + rms(ref))`` with
    ``rtol = TOL_C * eps(float32) * sqrt(L)``, L the reduction length of that output; max-pool
    values and indices must match exactly.
-2. fastconv, PyTorch CPU (when ``import torch`` works) and a float32 NumPy im2col baseline run
-   interleaved in one process (A B C A B C ...) after warm-up calls; each stops after ``--repeat``
-   runs or once it has spent its time budget (at least 3 runs, NumPy at most 3). Medians are reported.
+2. fastconv and PyTorch CPU (when ``import torch`` works) run interleaved in one process (A B A B ...)
+   after warm-up calls, then a float32 NumPy im2col baseline (after the others: its BLAS threads keep
+   spinning for a while after each call); each stops after ``--repeat`` runs or once it has spent its
+   time budget (at least 3 runs, NumPy at most 3). Medians are reported.
 
 The machine's FMA peak and copy bandwidth are measured at the start of the same run (peak.py) for
 the "% of peak" and "% of copy" columns. Tables, geometric means and the BENCHMARKS.md targets go to
@@ -64,6 +65,8 @@ NUMPY_MAX_BYTES = 2 << 30  # skip the NumPy baseline where its im2col matrix wou
 QUICK_BATCH_DIV = 8     # --quick divides N by this (at least 1)
 
 IMPLS = ("fastconv", "torch", "numpy")
+# How long OpenBLAS's worker threads keep spinning after a call, with a margin (measured: 0.1-0.3 s).
+BLAS_SPIN_PAUSE_S = 0.3
 PASSES = ("fwd", "bwd", "dx", "dw", "db")
 POOL_PASSES = ("fwd", "bwd")
 LAYOUTS = ("NCHW", "NHWC")
@@ -486,8 +489,15 @@ def _time_row(row: Row, ctx: Context, fns: Dict[str, Optional[Callable[[], Any]]
         row.waited_s = round(waited, 2)
     ctx.progress.update(ctx.index, _label(row), f"timing ({', '.join(fns)})")
     meter = peak_mod.OtherLoad().start()
-    times = time_interleaved(fns, repeat=ctx.repeat, budget=ctx.budget, warmup=ctx.warmup,
-                             max_runs={"numpy": NUMPY_MAX_RUNS}, skip_warmup=("numpy",))
+    # The NumPy baseline runs after fastconv and torch, not between them: NumPy's OpenBLAS threads spin
+    # for about 0.1 s after each call and slowed whatever ran next on the two cores (a 0.75 ms
+    # convolution took 4 ms in that window). A pause after it keeps the spin out of the next row too.
+    baseline = {k: fns.pop(k) for k in ("numpy",) if k in fns}
+    times = time_interleaved(fns, repeat=ctx.repeat, budget=ctx.budget, warmup=ctx.warmup)
+    if baseline:
+        times.update(time_interleaved(baseline, repeat=ctx.repeat, budget=ctx.budget, warmup=0,
+                                      max_runs={"numpy": NUMPY_MAX_RUNS}))
+        time.sleep(BLAS_SPIN_PAUSE_S)
     row.others = meter.cores()
     for name, ts in times.items():
         row.ms[name] = 1e3 * statistics.median(ts) if ts else None
