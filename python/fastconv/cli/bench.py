@@ -122,7 +122,7 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=textwrap.fill(
             "Validate fastconv on the layer suite of BENCHMARKS.md against the float64 NumPy reference, then time "
-            "it interleaved with PyTorch CPU (if installed) and a float32 NumPy im2col baseline, with the same "
+            "it interleaved with PyTorch CPU (if installed), then a float32 NumPy im2col baseline, with the same "
             "thread count for all three. Reports GFLOP/s and % of the FMA peak (GB/s and % of copy bandwidth for "
             "pools), both measured in the same run, ratios, geometric means and the BENCHMARKS.md targets met or "
             "missed. Table on stdout, progress on stderr; exit status 1 if a validation fails.", 96),
@@ -334,7 +334,7 @@ def _stored(a: np.ndarray, layout: str) -> np.ndarray:
 def time_interleaved(fns: Dict[str, Callable[[], Any]], *, repeat: int, budget: float, warmup: int,
                      max_runs: Optional[Dict[str, int]] = None, skip_warmup: Sequence[str] = ()
                      ) -> Dict[str, List[float]]:
-    """Run each function in turn (A B C A B C ...) and return the seconds of each run.
+    """Run each function in turn (A B A B ...) and return the seconds of each run.
 
     ``warmup`` untimed rounds first (a function slower than budget/2 is warmed once; those in
     ``skip_warmup`` are already warm). A function stops when it has ``repeat`` (or its
