@@ -38,6 +38,15 @@ std::pair<int64_t, int64_t> rows_cols(const py::array& a, const char* name) {
   return {C ? a.size() / C : 0, C};
 }
 
+// An optional output: `like`'s dtype, `count` elements, C-contiguous and writable; null when absent.
+void* optional_output(const py::array& like, const char* like_name, std::optional<py::array>& out, const char* name,
+                      int64_t count) {
+  if (!out) return nullptr;
+  require_same_dtype(like, *out, like_name, name);
+  require_c_contiguous(*out, name, count);
+  return writable_data(*out, name);
+}
+
 void bias_act_fprop_binding(py::array y, std::optional<py::array> b, int act) {
   const Activation a = activation_of(act);
   const auto [rows, C] = rows_cols(y, "y");
@@ -65,12 +74,7 @@ void bias_act_dgrad_binding(const py::array& dy, const py::array& y, int act, py
   require_c_contiguous(y, "y", rows * C);
   require_c_contiguous(dpre, "dpre", rows * C);
   void* dptr = writable_data(dpre, "dpre");
-  void* dbptr = nullptr;
-  if (db) {
-    require_same_dtype(dy, *db, "dy", "db");
-    require_c_contiguous(*db, "db", C);
-    dbptr = writable_data(*db, "db");
-  }
+  void* dbptr = optional_output(dy, "dy", db, "db", C);
   dispatch(dtype_of(dy, "dy"), [&](auto zero) {
     using T = decltype(zero);
     const T* dyptr = static_cast<const T*>(dy.data());
@@ -86,12 +90,7 @@ double sparse_ce_binding(const py::array& x, const py::array& labels, bool from_
   require_c_contiguous(x, "x", rows * C);
   if (!labels.dtype().is(py::dtype::of<int64_t>())) throw py::type_error("labels: must be int64");
   require_c_contiguous(labels, "labels", rows);
-  void* dxptr = nullptr;
-  if (dx) {
-    require_same_dtype(x, *dx, "x", "dx");
-    require_c_contiguous(*dx, "dx", rows * C);
-    dxptr = writable_data(*dx, "dx");
-  }
+  void* dxptr = optional_output(x, "x", dx, "dx", rows * C);
   double loss = 0;
   dispatch(dtype_of(x, "x"), [&](auto zero) {
     using T = decltype(zero);
@@ -108,12 +107,7 @@ double categorical_ce_binding(const py::array& x, const py::array& target, doubl
   require_c_contiguous(x, "x", rows * C);
   require_same_dtype(x, target, "x", "target");
   require_c_contiguous(target, "target", rows * C);
-  void* dxptr = nullptr;
-  if (dx) {
-    require_same_dtype(x, *dx, "x", "dx");
-    require_c_contiguous(*dx, "dx", rows * C);
-    dxptr = writable_data(*dx, "dx");
-  }
+  void* dxptr = optional_output(x, "x", dx, "dx", rows * C);
   double loss = 0;
   dispatch(dtype_of(x, "x"), [&](auto zero) {
     using T = decltype(zero);
