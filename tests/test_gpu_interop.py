@@ -126,6 +126,8 @@ def host_gpu(monkeypatch):
     for name in KERNELS:
         monkeypatch.setattr(_C, name, emu.binding(name), raising=False)
     monkeypatch.setattr(_C, "cuda_conv2d_wgrad_depthwise_workspace", emu.workspace, raising=False)
+    monkeypatch.setattr(_C, "cuda_max_pool2d_dgrad_workspace", _C._emulate_cuda_max_pool2d_dgrad_workspace,
+                        raising=False)
     monkeypatch.setattr(_C, "cuda_conv2d_wgrad_implicit_gemm_workspace",
                         _C._emulate_cuda_conv2d_wgrad_implicit_gemm_workspace, raising=False)
     monkeypatch.setattr(_C, "cuda_stream_wait", emu.stream_wait, raising=False)
@@ -528,6 +530,118 @@ def test_empty_reduction_gives_zero_weight_grads(host_gpu):
     np.testing.assert_array_equal(gb.a, 0)
 
 
+# --------------------------------------------------------------------------- index widths
+
+
+@contextlib.contextmanager
+def index_bits(bits):
+    """The element kernels (and their emulation) at index width `bits`: 64 forces the 64-bit path,
+    0 lets each problem take the 32-bit path when it fits."""
+    _C._set_gpu_index_bits(bits)
+    try:
+        yield
+    finally:
+        _C._set_gpu_index_bits(0)
+
+
+def both_index_widths(fn):
+    """fn() run on the 32-bit path and on the forced 64-bit path; the results as pairs of host arrays."""
+    with index_bits(0):
+        narrow = fn()
+    with index_bits(64):
+        wide = fn()
+    return list(zip(narrow, wide))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pool_kernels_same_bits_at_both_index_widths(host_gpu, seed):
+    rng = np.random.default_rng(200 + seed)
+    k = (int(rng.integers(1, 5)), int(rng.integers(1, 5)))
+    s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    p = (int(rng.integers(0, k[0] // 2 + 1)), int(rng.integers(0, k[1] // 2 + 1)))
+    d = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    layout = ("NCHW", "NHWC")[seed % 2]
+    H = int(rng.integers(max(1, d[0] * (k[0] - 1) + 1 - 2 * p[0]), 14))
+    W = int(rng.integers(max(1, d[1] * (k[1] - 1) + 1 - 2 * p[1]), 14))
+    x = rng.standard_normal((2, int(rng.integers(1, 6)), H, W)).astype(np.float32)
+    x.reshape(-1)[::4] = 0.25  # ties
+    xs = stored_copy(x, layout)
+    if seed % 3 == 2:
+        xs = xs[:, ::-1]  # negative strides
+    args = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(seed % 2))
+    avg = dict(kernel_size=k, stride=s, padding=p, ceil_mode=bool(seed % 2), count_include_pad=bool(seed % 2),
+               divisor_override=(None, 3)[seed % 2])
+
+    def run():
+        y, idx = fc.max_pool2d(HostCudaArray(xs), return_indices=True, layout=layout, **args)
+        dy = rng_array(y.a.shape, seed)
+        out = [y.a, idx.a]
+        for indices in (None, idx):
+            out.append(fc.max_pool2d_backward(HostCudaArray(dy), HostCudaArray(xs), indices=indices, layout=layout,
+                                              **args).a)
+        if all(kk // 2 >= pp for kk, pp in zip(k, p)):
+            ya = fc.avg_pool2d(HostCudaArray(xs), layout=layout, **avg)
+            out += [ya.a, fc.avg_pool2d_backward(HostCudaArray(rng_array(ya.a.shape, seed)), HostCudaArray(xs),
+                                                 layout=layout, **avg).a]
+        return out
+
+    for narrow, wide in both_index_widths(run):
+        assert narrow.dtype == wide.dtype
+        np.testing.assert_array_equal(narrow, wide)
+
+
+@pytest.mark.parametrize("case", DW_CASES[:4] + DW_CASES[6:8])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_depthwise_kernels_same_bits_at_both_index_widths(host_gpu, case, layout):
+    N, C, M, H, W, Rk, Sk, s, p, d = case
+    x = stored_copy(rng_array((N, C, H, W), 3), layout)
+    w = stored_copy(rng_array((C * M, 1, Rk, Sk), 4), layout)
+    b = rng_array((C * M,), 5)
+    args = dict(stride=s, padding=p, dilation=d, groups=C)
+
+    def run():
+        y = fc.conv2d(HostCudaArray(x), HostCudaArray(w), HostCudaArray(b), layout=layout, **args)
+        dy = rng_array(y.a.shape, 6)
+        gx, _, _ = fc.conv2d_backward(HostCudaArray(dy), HostCudaArray(x), HostCudaArray(w), None, layout=layout,
+                                      needs_input_grad=(True, False, False), **args)
+        return [y.a, gx.a]
+
+    for narrow, wide in both_index_widths(run):
+        np.testing.assert_array_equal(narrow, wide)
+
+
+def test_max_pool2d_backward_without_indices_uses_an_argmax_workspace(host_gpu):
+    lib, _ = host_gpu
+    x = rng_array((2, 3, 9, 9))
+    y = fc.max_pool2d(x, 3, 2)
+    dy = rng_array(y.shape, 1)
+    lib.allocations.clear()
+    dx = fc.max_pool2d_backward(HostCudaArray(dy), HostCudaArray(x), 3, 2)
+    np.testing.assert_array_equal(dx.a, fc.max_pool2d_backward(dy, x, 3, 2))
+    # one int32 argmax per output element, as int64 words
+    assert lib.allocations == [((2, 3, 9, 9), np.dtype(np.float32)), ((2 * 3 * 4 * 4 // 2,), np.dtype(np.int64))]
+    lib.allocations.clear()
+    _, idx = fc.max_pool2d(HostCudaArray(x), 3, 2, return_indices=True)
+    lib.allocations.clear()
+    fc.max_pool2d_backward(HostCudaArray(dy), HostCudaArray(x), 3, 2, indices=idx)
+    assert lib.allocations == [((2, 3, 9, 9), np.dtype(np.float32))]  # no workspace with indices
+
+
+def test_index32_fits_only_problems_whose_indices_fit():
+    def dense(shape):
+        return tuple(int(v) for v in np.cumprod((1,) + tuple(shape[:0:-1]))[::-1])
+
+    def fits(x_shape, x_strides, y_shape, k=(3, 3), s=(2, 2), p=(1, 1), d=(1, 1)):
+        return _C._gpu_index32_fits_pool2d((0, x_shape, x_strides), (0, y_shape, dense(y_shape)), k, s, p, d)
+
+    assert fits((32, 64, 112, 112), dense((32, 64, 112, 112)), (32, 64, 56, 56))
+    assert fits((1, 8, 8192, 8192), dense((1, 8, 8192, 8192)), (1, 8, 4096, 4096))  # 2^29 elements
+    assert not fits((2, 8, 8192, 8192), dense((2, 8, 8192, 8192)), (2, 8, 4096, 4096))
+    assert not fits((1, 1, 8, 8), (64, 64, 2**27, 1), (1, 1, 4, 4))  # offsets up to 7 * 2^27
+    assert fits((1, 2, 8, 8), (128, -64, -8, -1), (1, 2, 4, 4))  # negative strides
+    assert not fits((1, 1, 4, 4), (16, 16, 4, 1), (1, 1, 2, 2), s=(2**29, 1), p=(0, 0))  # window starts
+
+
 def test_binding_checks_refuse_inconsistent_arguments():
     x = (0, (1, 2, 4, 4), (32, 16, 4, 1))
     with pytest.raises(ValueError, match="output has shape"):
@@ -539,6 +653,14 @@ def test_binding_checks_refuse_inconsistent_arguments():
     w = (0, (2, 2, 3, 3), (18, 9, 3, 1))
     with pytest.raises(ValueError, match="depthwise"):
         _C._emulate_cuda_conv2d_fprop_depthwise(x, w, None, (0, (1, 2, 2, 2), (8, 4, 2, 1)), (1, 1), (0, 0), (1, 1), 1)
+    dy = (0, (1, 2, 2, 2), (8, 4, 2, 1))
+    with pytest.raises(ValueError, match="workspace of at least 4 elements"):
+        _C._emulate_cuda_max_pool2d_dgrad(dy, x, None, x, None, (2, 2), (2, 2), (0, 0), (1, 1))
+    with pytest.raises(ValueError, match="workspace"):
+        _C._emulate_cuda_max_pool2d_dgrad(dy, x, None, x, (0, 3, 1), (2, 2), (2, 2), (0, 0), (1, 1))
+    assert _C._emulate_cuda_max_pool2d_dgrad_workspace(dy, x, True, (2, 2), (2, 2), (0, 0), (1, 1)) == 0
+    with pytest.raises(ValueError, match="bits"):
+        _C._set_gpu_index_bits(32)
     w1 = (0, (2, 1, 3, 3), (9, 9, 3, 1))
     with pytest.raises(ValueError, match="workspace"):
         _C._emulate_cuda_conv2d_wgrad_depthwise((0, (1, 2, 2, 2), (8, 4, 2, 1)), x, w1, True, None, (0, 1, 1),

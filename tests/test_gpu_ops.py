@@ -245,6 +245,31 @@ def test_same_bits_every_run(lib):
     assert runs[0] == runs[1] == runs[2]
 
 
+def test_same_bits_at_both_index_widths(lib):
+    """The element kernels' 32-bit index path (taken here) against the 64-bit one (forced)."""
+    rng = np.random.default_rng(7)
+    for layout in ("NCHW", "NHWC"):
+        x = lib.dev(stored(rand(rng, (4, 24, 30, 26)), layout))
+        w = lib.dev(stored(rand(rng, (48, 1, 3, 3)), layout))
+        dy = lib.dev(stored(rand(rng, (4, 48, 15, 13)), layout))
+        dyp = lib.dev(stored(rand(rng, (4, 24, 15, 13)), layout))
+        conv = dict(stride=2, padding=1, dilation=1, groups=24, layout=layout)
+        pool = dict(kernel_size=3, stride=2, padding=1, layout=layout)
+        runs = []
+        for bits in (0, 64):
+            _C._set_gpu_index_bits(bits)
+            try:
+                y, idx = fc.max_pool2d(x, return_indices=True, **pool)
+                out = [y, idx, fc.max_pool2d_backward(dyp, x, indices=idx, **pool),
+                       fc.max_pool2d_backward(dyp, x, **pool), fc.avg_pool2d(x, **pool),
+                       fc.avg_pool2d_backward(dyp, x, **pool), fc.conv2d(x, w, None, **conv),
+                       fc.conv2d_backward(dy, x, w, None, needs_input_grad=(True, False, False), **conv)[0]]
+                runs.append([lib.host(a).tobytes() for a in out])
+            finally:
+                _C._set_gpu_index_bits(0)
+        assert runs[0] == runs[1]
+
+
 def _spy_streams(monkeypatch):
     seen = []
     real = _C.cuda_max_pool2d_fprop

@@ -10,11 +10,14 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "bindings/device_calls.h"
 #include "bindings/implicit_gemm_emulation.h"
 #include "fastconv/conv2d_depthwise_gpu_elements.h"
+#include "fastconv/gpu_index_width.h"
 #include "fastconv/pool2d_gpu_elements.h"
 
 namespace py = pybind11;
@@ -26,52 +29,114 @@ namespace {
 
 namespace ge = gpu_elements;
 
+// Each element kernel at the index width its launcher picks (gpu_index_width.h; 64-bit when
+// _C._set_gpu_index_bits(64) forces it): calls run(tag) with tag an int32_t or int64_t value.
+template <typename Params, typename Run>
+void at_index_width(const Params& p, Run run) {
+  if (ge::use_index32(p))
+    run(int32_t(0));
+  else
+    run(int64_t(0));
+}
+
 void max_fprop(const DevArray4& x, const DevArray4& y, const std::optional<DevArray4>& indices, Pair kernel,
                Pair stride, Pair padding, Pair dilation) {
   const MaxPoolFprop c = max_pool_fprop_call(x, y, indices, kernel, stride, padding, dilation);
   const bool cl = ge::walks_channels_last(c.y ? c.p.y_strides : c.p.i_strides, c.p.C);
-  const int64_t total = c.p.N * c.p.C * c.p.P * c.p.Q;
-  for (int64_t i = 0; i < total; ++i) ge::max_pool2d_fprop_at(c.p, c.x, c.y, c.indices, i, cl);
+  at_index_width(c.p, [&](auto tag) {
+    using I = decltype(tag);
+    const auto ix = ge::pool2d_element_index<I>(c.p, c.p.C, c.p.P, c.p.Q, cl);
+    const I total = I(c.p.N * c.p.C * c.p.P * c.p.Q);
+    for (I i = 0; i < total; ++i) ge::max_pool2d_fprop_at<I>(c.p, ix, c.x, c.y, c.indices, i, cl);
+  });
+}
+
+// With indices the gather alone; without, the argmax pass into the workspace first, as
+// pool2d_max_bprop.cu does.
+template <typename I>
+void max_dgrad_at_width(const MaxPoolDgrad& c) {
+  Pool2dParams p = c.p;
+  const bool cl = ge::walks_channels_last(p.dx_strides, p.C);
+  const auto ix = ge::pool2d_element_index<I>(p, p.C, p.H, p.W, cl);
+  const I total = I(p.N * p.C * p.H * p.W);
+  auto gather = [&](auto* indices) {
+    for (I i = 0; i < total; ++i) ge::max_pool2d_dgrad_at<I>(p, ix, c.dy, indices, c.dx, i, cl);
+  };
+  if (c.indices) {
+    gather(c.indices);
+    return;
+  }
+  auto two_pass = [&](auto* argmax) {
+    const auto ox = ge::pool2d_element_index<I>(p, p.C, p.P, p.Q, cl);
+    const I outputs = I(p.N * p.C * p.P * p.Q);
+    for (I i = 0; i < outputs; ++i) ge::max_pool2d_argmax_at<I>(p, ox, c.x, argmax, i, cl);
+    ge::max_pool2d_argmax_strides(p, cl, p.i_strides);
+    gather(static_cast<const std::remove_pointer_t<decltype(argmax)>*>(argmax));
+  };
+  if (ge::max_pool2d_argmax_is_int32(p))
+    two_pass(static_cast<int32_t*>(c.workspace));
+  else
+    two_pass(static_cast<int64_t*>(c.workspace));
 }
 
 void max_dgrad(const DevArray4& dy, const DevArray4& x, const std::optional<DevArray4>& indices, const DevArray4& dx,
-               Pair kernel, Pair stride, Pair padding, Pair dilation) {
-  const MaxPoolDgrad c = max_pool_dgrad_call(dy, x, indices, dx, kernel, stride, padding, dilation);
-  const bool cl = ge::walks_channels_last(c.p.dx_strides, c.p.C);
-  const int64_t total = c.p.N * c.p.C * c.p.H * c.p.W;
-  for (int64_t i = 0; i < total; ++i) ge::max_pool2d_dgrad_at(c.p, c.dy, c.x, c.indices, c.dx, i, cl);
+               const std::optional<DevArray1>& workspace, Pair kernel, Pair stride, Pair padding, Pair dilation) {
+  const MaxPoolDgrad c = max_pool_dgrad_call(dy, x, indices, dx, workspace, kernel, stride, padding, dilation);
+  if (c.p.N * c.p.C * c.p.H * c.p.W == 0) return;
+  at_index_width(c.p, [&](auto tag) { max_dgrad_at_width<decltype(tag)>(c); });
 }
 
 void avg_fprop(const DevArray4& x, const DevArray4& y, Pair kernel, Pair stride, Pair padding, bool count_include_pad,
                int64_t divisor_override) {
   const AvgPoolFprop c = avg_pool_fprop_call(x, y, kernel, stride, padding, count_include_pad, divisor_override);
   const bool cl = ge::walks_channels_last(c.p.y_strides, c.p.C);
-  const int64_t total = c.p.N * c.p.C * c.p.P * c.p.Q;
-  for (int64_t i = 0; i < total; ++i) ge::avg_pool2d_fprop_at(c.p, c.x, c.y, i, cl);
+  at_index_width(c.p, [&](auto tag) {
+    using I = decltype(tag);
+    const auto ix = ge::pool2d_element_index<I>(c.p, c.p.C, c.p.P, c.p.Q, cl);
+    const I total = I(c.p.N * c.p.C * c.p.P * c.p.Q);
+    for (I i = 0; i < total; ++i) ge::avg_pool2d_fprop_at<I>(c.p, ix, c.x, c.y, i, cl);
+  });
 }
 
 void avg_dgrad(const DevArray4& dy, const DevArray4& dx, Pair kernel, Pair stride, Pair padding,
                bool count_include_pad, int64_t divisor_override) {
   const AvgPoolDgrad c = avg_pool_dgrad_call(dy, dx, kernel, stride, padding, count_include_pad, divisor_override);
   const bool cl = ge::walks_channels_last(c.p.x_strides, c.p.C);
-  const int64_t total = c.p.N * c.p.C * c.p.H * c.p.W;
-  for (int64_t i = 0; i < total; ++i) ge::avg_pool2d_dgrad_at(c.p, c.dy, c.dx, i, cl);
+  at_index_width(c.p, [&](auto tag) {
+    using I = decltype(tag);
+    const auto ix = ge::pool2d_element_index<I>(c.p, c.p.C, c.p.H, c.p.W, cl);
+    const I total = I(c.p.N * c.p.C * c.p.H * c.p.W);
+    for (I i = 0; i < total; ++i) ge::avg_pool2d_dgrad_at<I>(c.p, ix, c.dy, c.dx, i, cl);
+  });
+}
+
+int64_t max_dgrad_workspace(const DevArray4& dy, const DevArray4& x, bool has_indices, Pair kernel, Pair stride,
+                            Pair padding, Pair dilation) {
+  return max_pool_dgrad_workspace(dy, x, has_indices, kernel, stride, padding, dilation);
 }
 
 void fprop_depthwise(const DevArray4& x, const DevArray4& w, const std::optional<DevArray1>& b, const DevArray4& y,
                      Pair stride, Pair padding, Pair dilation, int64_t groups) {
   const DepthwiseFprop c = depthwise_fprop_call(x, w, b, y, stride, padding, dilation, groups);
   const bool cl = ge::walks_channels_last(c.p.y_strides, c.p.K);
-  const int64_t total = c.p.N * c.p.K * c.p.P * c.p.Q;
-  for (int64_t i = 0; i < total; ++i) ge::conv2d_fprop_depthwise_at(c.p, c.x, c.w, c.b, c.y, i, cl);
+  at_index_width(c.p, [&](auto tag) {
+    using I = decltype(tag);
+    const auto ix = ge::depthwise_element_index<I>(c.p, c.p.K, c.p.P, c.p.Q, cl);
+    const I total = I(c.p.N * c.p.K * c.p.P * c.p.Q);
+    for (I i = 0; i < total; ++i) ge::conv2d_fprop_depthwise_at<I>(c.p, ix, c.x, c.w, c.b, c.y, i, cl);
+  });
 }
 
 void dgrad_depthwise(const DevArray4& dy, const DevArray4& w, const DevArray4& dx, Pair stride, Pair padding,
                      Pair dilation, int64_t groups) {
   const DepthwiseDgrad c = depthwise_dgrad_call(dy, w, dx, stride, padding, dilation, groups);
   const bool cl = ge::walks_channels_last(c.p.x_strides, c.p.C);
-  const int64_t total = c.p.N * c.p.C * c.p.H * c.p.W;
-  for (int64_t i = 0; i < total; ++i) ge::conv2d_dgrad_depthwise_at(c.p, c.dy, c.w, c.dx, i, cl);
+  at_index_width(c.p, [&](auto tag) {
+    using I = decltype(tag);
+    const auto ix = ge::depthwise_element_index<I>(c.p, c.p.C, c.p.H, c.p.W, cl);
+    const I total = I(c.p.N * c.p.C * c.p.H * c.p.W);
+    for (I i = 0; i < total; ++i) ge::conv2d_dgrad_depthwise_at<I>(c.p, ix, c.dy, c.w, c.dx, i, cl);
+  });
 }
 
 // Pass 1 of conv2d_wgrad_depthwise.cu for one block (channel lanes kb * KL ..., chunk), then pass 2.
@@ -155,12 +220,25 @@ void bgrad(const DevArray4& dy, const DevArray1& db) {
 }  // namespace
 
 void register_cuda_emulation(py::module_& m) {
+  // Both the kernels and this emulation read it: 64 forces the 64-bit index path, 0 restores the
+  // choice by problem size.
+  m.def("_set_gpu_index_bits", [](int bits) {
+    if (bits != 0 && bits != 64)
+      throw py::value_error("_set_gpu_index_bits: bits must be 0 or 64, got " + std::to_string(bits));
+    ge::index_bits_override().store(bits);
+  });
+  m.def("_gpu_index32_fits_pool2d", [](const DevArray4& x, const DevArray4& y, Pair kernel, Pair stride, Pair padding,
+                                       Pair dilation) {
+    Pool2dParams p = pool_params("max_pool2d", x, y, "output", kernel, stride, padding, dilation);
+    return ge::index32_fits(p);
+  });
   m.def("_emulate_cuda_conv2d_fprop_implicit_gemm", &fprop_implicit_gemm);
   m.def("_emulate_cuda_conv2d_dgrad_implicit_gemm", &dgrad_implicit_gemm);
   m.def("_emulate_cuda_conv2d_wgrad_implicit_gemm_workspace", &wgrad_implicit_gemm_workspace);
   m.def("_emulate_cuda_conv2d_wgrad_implicit_gemm", &wgrad_implicit_gemm);
   m.def("_emulate_cuda_conv2d_bgrad", &bgrad);
   m.def("_emulate_cuda_max_pool2d_fprop", &max_fprop);
+  m.def("_emulate_cuda_max_pool2d_dgrad_workspace", &max_dgrad_workspace);
   m.def("_emulate_cuda_max_pool2d_dgrad", &max_dgrad);
   m.def("_emulate_cuda_avg_pool2d_fprop", &avg_fprop);
   m.def("_emulate_cuda_avg_pool2d_dgrad", &avg_dgrad);

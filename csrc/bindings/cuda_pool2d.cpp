@@ -1,6 +1,7 @@
 // CUDA pooling bindings: device arrays -> checked Params (device_calls.h) -> kernels on the given
 // stream and device, GIL released.
-//   x, dx: (N, C, H, W)   y, dy, indices: (N, C, P, Q)   float32; indices int64 (flat h * W + w)
+//   x, dx: (N, C, H, W)   y, dy, indices: (N, C, P, Q)   float32; indices int64 (flat h * W + w);
+//   workspace int64 (max_pool2d_backward without indices)
 #ifdef FASTCONV_WITH_CUDA
 
 #include <pybind11/pybind11.h>
@@ -28,11 +29,12 @@ void max_fprop(const DevArray4& x, const DevArray4& y, const std::optional<DevAr
 }
 
 void max_dgrad(const DevArray4& dy, const DevArray4& x, const std::optional<DevArray4>& indices, const DevArray4& dx,
-               Pair kernel, Pair stride, Pair padding, Pair dilation, int device, uintptr_t stream) {
-  const MaxPoolDgrad c = max_pool_dgrad_call(dy, x, indices, dx, kernel, stride, padding, dilation);
+               const std::optional<DevArray1>& workspace, Pair kernel, Pair stride, Pair padding, Pair dilation,
+               int device, uintptr_t stream) {
+  const MaxPoolDgrad c = max_pool_dgrad_call(dy, x, indices, dx, workspace, kernel, stride, padding, dilation);
   py::gil_scoped_release release;
   DeviceGuard guard(device);
-  cuda::max_pool2d_dgrad(c.p, c.dy, c.x, c.indices, c.dx, as_stream(stream));
+  cuda::max_pool2d_dgrad(c.p, c.dy, c.x, c.indices, c.dx, c.workspace, as_stream(stream));
 }
 
 void avg_fprop(const DevArray4& x, const DevArray4& y, Pair kernel, Pair stride, Pair padding, bool count_include_pad,
@@ -57,9 +59,11 @@ void register_cuda_pool2d(py::module_& m) {
   m.def("cuda_max_pool2d_fprop", &max_fprop, py::arg("x"), py::arg("y"), py::arg("indices").none(true),
         py::arg("kernel"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("device"),
         py::arg("stream"));
+  m.def("cuda_max_pool2d_dgrad_workspace", &max_pool_dgrad_workspace, py::arg("dy"), py::arg("x"),
+        py::arg("has_indices"), py::arg("kernel"), py::arg("stride"), py::arg("padding"), py::arg("dilation"));
   m.def("cuda_max_pool2d_dgrad", &max_dgrad, py::arg("dy"), py::arg("x"), py::arg("indices").none(true),
-        py::arg("dx"), py::arg("kernel"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
-        py::arg("device"), py::arg("stream"));
+        py::arg("dx"), py::arg("workspace").none(true), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"), py::arg("device"), py::arg("stream"));
   m.def("cuda_avg_pool2d_fprop", &avg_fprop, py::arg("x"), py::arg("y"), py::arg("kernel"), py::arg("stride"),
         py::arg("padding"), py::arg("count_include_pad"), py::arg("divisor_override"), py::arg("device"),
         py::arg("stream"));

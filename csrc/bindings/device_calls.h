@@ -19,6 +19,7 @@
 #include "fastconv/conv2d_depthwise_gpu_elements.h"
 #include "fastconv/conv_index.h"
 #include "fastconv/pool.h"
+#include "fastconv/pool2d_gpu_elements.h"
 
 namespace fastconv {
 namespace bindings {
@@ -95,14 +96,33 @@ struct MaxPoolDgrad {
   const float* x;
   const int64_t* indices;  // may be null
   float* dx;
+  void* workspace;  // the windows' argmax when indices is null (max_pool2d_argmax_bytes)
 };
 
-inline MaxPoolDgrad max_pool_dgrad_call(const DevArray4& dy, const DevArray4& x,
-                                        const std::optional<DevArray4>& indices, const DevArray4& dx, Pair kernel,
+// Length of the int64 workspace max_pool2d_backward needs: the argmax buffer without indices, else 0.
+inline int64_t max_pool_dgrad_workspace_words(const Pool2dParams& p, bool has_indices) {
+  return has_indices ? 0 : (gpu_elements::max_pool2d_argmax_bytes(p) + 7) / 8;
+}
+
+// The workspace length for these arguments (the shapes and geometry only), checked as the call is.
+inline int64_t max_pool_dgrad_workspace(const DevArray4& dy, const DevArray4& x, bool has_indices, Pair kernel,
                                         Pair stride, Pair padding, Pair dilation) {
+  Pool2dParams p = pool_params("max_pool2d_backward", x, dy, "grad_output", kernel, stride, padding, dilation);
+  check_pool2d_params(p);
+  return max_pool_dgrad_workspace_words(p, has_indices);
+}
+
+inline MaxPoolDgrad max_pool_dgrad_call(const DevArray4& dy, const DevArray4& x,
+                                        const std::optional<DevArray4>& indices, const DevArray4& dx,
+                                        const std::optional<DevArray1>& workspace, Pair kernel, Pair stride,
+                                        Pair padding, Pair dilation) {
   const char* op = "max_pool2d_backward";
-  MaxPoolDgrad c{pool_params(op, x, dy, "grad_output", kernel, stride, padding, dilation), dev_ptr<const float>(dy),
-                 dev_ptr<const float>(x), nullptr, dev_ptr<float>(dx)};
+  MaxPoolDgrad c{pool_params(op, x, dy, "grad_output", kernel, stride, padding, dilation),
+                 dev_ptr<const float>(dy),
+                 dev_ptr<const float>(x),
+                 nullptr,
+                 dev_ptr<float>(dx),
+                 nullptr};
   require_shape(op, dx, "grad_input", std::get<1>(x));
   copy_strides(dx, c.p.dx_strides);
   if (indices) {
@@ -111,6 +131,13 @@ inline MaxPoolDgrad max_pool_dgrad_call(const DevArray4& dy, const DevArray4& x,
     c.indices = dev_ptr<const int64_t>(*indices);
   }
   check_pool2d_params(c.p);
+  const int64_t need = max_pool_dgrad_workspace_words(c.p, c.indices != nullptr);
+  if (need > 0) {
+    if (!workspace || std::get<2>(*workspace) != 1 || std::get<1>(*workspace) < need)
+      throw py::value_error(std::string(op) + ": without indices a contiguous int64 workspace of at least " +
+                            std::to_string(need) + " elements is required");
+    c.workspace = reinterpret_cast<void*>(std::get<0>(*workspace));
+  }
   return c;
 }
 

@@ -66,12 +66,15 @@ def max_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0,
             raise ValueError(f"{op}: expected indices of shape {prob.stored_output_shape()} (the output of "
                              f"max_pool2d for these arguments), got {tuple(idx.shape)}")
         idxl = prob.logical(idx)
+    geometry = (prob.kernel, prob.stride, prob.padding, prob.dilation)
     with call.on_device():
         dx, dxl = call.allocate(prob.x.shape, prob.layout, prob.unbatched)
         if dxl.size:
+            # Without indices the kernel first finds each window's argmax once, into this workspace.
+            words = int(_C.cuda_max_pool2d_dgrad_workspace(dyl.arg(), prob.x.arg(), idxl is not None, *geometry))
+            _, ws = call.empty((words,), np.int64) if words else (None, None)
             _C.cuda_max_pool2d_dgrad(dyl.arg(), prob.x.arg(), idxl.arg() if idxl is not None else None, dxl.arg(),
-                                     prob.kernel, prob.stride, prob.padding, prob.dilation, call.device,
-                                     call.stream())
+                                     ws.arg1() if ws is not None else None, *geometry, call.device, call.stream())
     return dx
 
 

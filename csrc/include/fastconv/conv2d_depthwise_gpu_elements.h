@@ -10,57 +10,78 @@
 
 #include "fastconv/conv.h"
 #include "fastconv/host_device.h"
+#include "fastconv/pool2d_gpu_elements.h"
 #include "fastconv/pool_index.h"
 
 namespace fastconv {
 namespace gpu_elements {
 
+// The divisors of the element kernels (pool2d_gpu_elements.h's ElementIndex) for a depthwise
+// convolution walking an (N, C, H, W) tensor.
+template <typename I>
+ElementIndex<I> depthwise_element_index(const Conv2dParams& p, int64_t C, int64_t H, int64_t W, bool channels_last) {
+  ElementIndex<I> e;
+  e.walk = index::make_walk<I>(C, H, W, channels_last);
+  e.stride_h = index::Divider<I>(p.stride_h);
+  e.stride_w = index::Divider<I>(p.stride_w);
+  e.dilation_h = index::Divider<I>(p.dilation_h);
+  e.dilation_w = index::Divider<I>(p.dilation_w);
+  e.multiplier = index::Divider<I>(p.C > 0 ? p.K / p.C : 1);
+  return e;
+}
+
 // y at output i (walk order: q fastest, or k fastest when channels_last): the taps inside the
-// input in row-major (r, s) order with fmaf, then the bias (b may be null).
-FASTCONV_HOST_DEVICE void conv2d_fprop_depthwise_at(const Conv2dParams& p, const float* __restrict__ x,
-                                                    const float* __restrict__ w, const float* __restrict__ b,
-                                                    float* y, int64_t i, bool channels_last) {
-  const int64_t M = index::div_nonneg(p.K, p.C);
-  const index::Coord4 o = channels_last ? index::unravel_nhwc(i, p.K, p.P, p.Q) : index::unravel_nchw(i, p.K, p.P, p.Q);
-  const int64_t c = index::div_nonneg(o.c, M);
-  const int64_t h0 = o.h * p.stride_h - p.pad_h;
-  const int64_t w0 = o.w * p.stride_w - p.pad_w;
-  const index::Range rr = index::inside_taps(h0, p.R, p.dilation_h, p.H);
-  const index::Range sr = index::inside_taps(w0, p.S, p.dilation_w, p.W);
-  const float* xp = x + (o.n * p.x_strides[0] + c * p.x_strides[1]);
-  const float* wp = w + o.c * p.w_strides[0];
+// input in row-major (r, s) order with fmaf, then the bias (b may be null). Index width I as in
+// pool2d_gpu_elements.h.
+template <typename I>
+FASTCONV_HOST_DEVICE void conv2d_fprop_depthwise_at(const Conv2dParams& p, const ElementIndex<I>& ix,
+                                                    const float* __restrict__ x, const float* __restrict__ w,
+                                                    const float* __restrict__ b, float* y, I i, bool channels_last) {
+  const index::Coord4Of<I> o = index::unravel(i, ix.walk, channels_last);
+  const I c = ix.multiplier.div(o.c);
+  const I dh = I(p.dilation_h), dw = I(p.dilation_w);
+  const I xs2 = I(p.x_strides[2]), xs3 = I(p.x_strides[3]);
+  const I ws2 = I(p.w_strides[2]), ws3 = I(p.w_strides[3]);
+  const I h0 = o.h * I(p.stride_h) - I(p.pad_h);
+  const I w0 = o.w * I(p.stride_w) - I(p.pad_w);
+  const index::RangeOf<I> rr = index::inside_taps(h0, I(p.R), ix.dilation_h, I(p.H));
+  const index::RangeOf<I> sr = index::inside_taps(w0, I(p.S), ix.dilation_w, I(p.W));
+  const float* xp = x + (o.n * I(p.x_strides[0]) + c * I(p.x_strides[1]));
+  const float* wp = w + o.c * I(p.w_strides[0]);
   float acc = 0.0f;
-  for (int64_t r = rr.lo; r < rr.hi; ++r) {
-    const float* xr = xp + (h0 + r * p.dilation_h) * p.x_strides[2];
-    const float* wr = wp + r * p.w_strides[2];
-    for (int64_t s = sr.lo; s < sr.hi; ++s)
-      acc = fmaf(FASTCONV_LDG(xr + (w0 + s * p.dilation_w) * p.x_strides[3]), FASTCONV_LDG(wr + s * p.w_strides[3]),
-                 acc);
+  for (I r = rr.lo; r < rr.hi; ++r) {
+    const float* xr = xp + (h0 + r * dh) * xs2;
+    const float* wr = wp + r * ws2;
+    for (I s = sr.lo; s < sr.hi; ++s)
+      acc = fmaf(FASTCONV_LDG(xr + (w0 + s * dw) * xs3), FASTCONV_LDG(wr + s * ws3), acc);
   }
-  if (b) acc += FASTCONV_LDG(b + o.c * p.b_stride);
+  if (b) acc += FASTCONV_LDG(b + o.c * I(p.b_stride));
   y[index::offset4(p.y_strides, o)] = acc;
 }
 
 // dx at input element i (x_strides describe dx): for each of its M output channels and each tap
 // that maps it to an output inside (P, Q), dy * w, in (m, r, s) order with fmaf.
-FASTCONV_HOST_DEVICE void conv2d_dgrad_depthwise_at(const Conv2dParams& p, const float* __restrict__ dy,
-                                                    const float* __restrict__ w, float* dx, int64_t i,
-                                                    bool channels_last) {
-  const int64_t M = index::div_nonneg(p.K, p.C);
-  const index::Coord4 e = channels_last ? index::unravel_nhwc(i, p.C, p.H, p.W) : index::unravel_nchw(i, p.C, p.H, p.W);
+template <typename I>
+FASTCONV_HOST_DEVICE void conv2d_dgrad_depthwise_at(const Conv2dParams& p, const ElementIndex<I>& ix,
+                                                    const float* __restrict__ dy, const float* __restrict__ w,
+                                                    float* dx, I i, bool channels_last) {
+  const I M = ix.multiplier.divisor();
+  const index::Coord4Of<I> e = index::unravel(i, ix.walk, channels_last);
+  const I dh = I(p.dilation_h), dw = I(p.dilation_w), ph = I(p.pad_h), pw = I(p.pad_w), P = I(p.P), Q = I(p.Q);
+  const I ys2 = I(p.y_strides[2]), ys3 = I(p.y_strides[3]);
+  const I ws2 = I(p.w_strides[2]), ws3 = I(p.w_strides[3]);
   float acc = 0.0f;
-  for (int64_t m = 0; m < M; ++m) {
-    const int64_t k = e.c * M + m;
-    const float* dyp = dy + (e.n * p.y_strides[0] + k * p.y_strides[1]);
-    const float* wp = w + k * p.w_strides[0];
-    for (int64_t r = 0; r < p.R; ++r) {
-      const int64_t oh = index::tap_output(e.h, r * p.dilation_h, p.stride_h, p.pad_h, p.P);
+  for (I m = 0; m < M; ++m) {
+    const I k = e.c * M + m;
+    const float* dyp = dy + (e.n * I(p.y_strides[0]) + k * I(p.y_strides[1]));
+    const float* wp = w + k * I(p.w_strides[0]);
+    for (I r = 0; r < I(p.R); ++r) {
+      const I oh = index::tap_output(e.h, r * dh, ix.stride_h, ph, P);
       if (oh < 0) continue;
-      for (int64_t s = 0; s < p.S; ++s) {
-        const int64_t ow = index::tap_output(e.w, s * p.dilation_w, p.stride_w, p.pad_w, p.Q);
+      for (I s = 0; s < I(p.S); ++s) {
+        const I ow = index::tap_output(e.w, s * dw, ix.stride_w, pw, Q);
         if (ow < 0) continue;
-        acc = fmaf(FASTCONV_LDG(dyp + (oh * p.y_strides[2] + ow * p.y_strides[3])),
-                   FASTCONV_LDG(wp + (r * p.w_strides[2] + s * p.w_strides[3])), acc);
+        acc = fmaf(FASTCONV_LDG(dyp + (oh * ys2 + ow * ys3)), FASTCONV_LDG(wp + (r * ws2 + s * ws3)), acc);
       }
     }
   }
