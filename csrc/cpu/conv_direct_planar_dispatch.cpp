@@ -1,0 +1,32 @@
+// Routes the planar direct convolution kernels (ukernels/conv_direct_planar.h) to the selected ISA's,
+// chosen once per process.
+#include "isa.h"
+#include "ukernels/conv_direct_planar.h"
+
+namespace fastconv {
+namespace cpu {
+namespace selected {
+
+namespace {
+template <typename T>
+using PlanarFn = void (*)(int64_t, int64_t, int64_t, const int64_t*, const T*, const T*, const T*, T*, int64_t);
+
+template <typename T>
+PlanarFn<T> planar_fn() {
+  static const PlanarFn<T> fn = FASTCONV_PICK_FOR_ISA(PlanarFn<T>, conv_direct_planar);
+  return fn;
+}
+}  // namespace
+
+void conv_direct_planar(int64_t count, int64_t cols, int64_t taps, const int64_t* x_at, const float* x,
+                        const float* wp, const float* bias, float* y, int64_t y_plane) {
+  planar_fn<float>()(count, cols, taps, x_at, x, wp, bias, y, y_plane);
+}
+void conv_direct_planar(int64_t count, int64_t cols, int64_t taps, const int64_t* x_at, const double* x,
+                        const double* wp, const double* bias, double* y, int64_t y_plane) {
+  planar_fn<double>()(count, cols, taps, x_at, x, wp, bias, y, y_plane);
+}
+
+}  // namespace selected
+}  // namespace cpu
+}  // namespace fastconv
