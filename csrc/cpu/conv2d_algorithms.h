@@ -53,6 +53,11 @@ void conv2d_wgrad_direct_few_channels(const Conv2dParams& p, const T* dy, const 
 bool conv2d_fprop_direct_planar_applies(const Conv2dParams& p);
 template <typename T>
 void conv2d_fprop_direct_planar(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y);
+// Backward-data by stride phases on the same planar kernels for at most 4 input channels (one
+// group), any strides, chosen inside conv2d_dgrad_implicit_gemm.
+bool conv2d_dgrad_direct_planar_applies(const Conv2dParams& p);
+template <typename T>
+void conv2d_dgrad_direct_planar(const Conv2dParams& p, const T* dy, const T* w, T* dx);
 
 // Direct depthwise convolution (groups == C, K = C * multiplier): conv2d_*_depthwise.cpp, with the
 // per-ISA loops of ukernels/dwconv.h. Any stride, padding, dilation, multiplier and array strides.

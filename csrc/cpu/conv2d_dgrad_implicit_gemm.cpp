@@ -43,6 +43,7 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
   // Fewer input channels than a GEMM panel has rows: the col2im form does far less gathering.
   // One task per image: used only where a batch gives the threads work (a fixed rule, not the thread
   // count, picks it, so results do not depend on the number of threads).
+  if (conv2d_dgrad_direct_planar_applies(p)) return conv2d_dgrad_direct_planar(p, dy, w, dx);
   if (Cg < cpu::kPanelRows && p.N >= 4) return conv2d_dgrad_col2im(p, dy, w, dx);
   if (conv2d_dgrad_col2im_channels_last_applies(p)) return conv2d_dgrad_col2im_channels_last(p, dy, w, dx);
   // Where the forward's indirect GEMM pays off (the rule of conv2d_fprop_implicit_gemm), run the
