@@ -15,6 +15,7 @@
 #include "parallel.h"
 #include "scratch.h"
 #include "ukernels/gemm_nt.h"
+#include "ukernels/igemm.h"
 
 namespace fastconv {
 
@@ -36,12 +37,16 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
   if (conv2d_direct_few_channels_applies(p) && RS * Cg <= 27) return conv2d_wgrad_direct_few_channels(p, dy, x, dw);
   if (conv2d_wgrad_planar_indirect_gemm_applies(p)) return conv2d_wgrad_planar_indirect_gemm(p, dy, x, dw);
   if (conv2d_wgrad_channels_last_applies(p)) return conv2d_wgrad_channels_last(p, dy, x, dw);
-  // Planar data on small images (the deep layers of a ResNet at 4x4 or 2x2, the seed model's third
-  // layer) with enough channels for the channels-last form: copying x and dy to channels-last once
-  // measured faster there than the patch-row reduction, whose rows are only P * Q pixels per image
-  // long (8x512x4x4 3x3: 33 -> 25 ms, 64x64x5x5: 1.8 -> 1.2 ms, one thread, copies included; on
-  // 14x14 and larger the patch rows win by about 10 %).
-  if (Cg >= 8 && Kg >= 16 && RS > 1 && p.P * p.Q <= 64) {
+  // Planar x and dy with enough channels for the GEMM kernels' blocks: the patch-row reduction below
+  // measured slowest of the three forms on every such 3x3 layer, one thread, interleaved, dw + db
+  // (8x64x56x56 -> 64: 26.1 ms, planar indirect GEMM 24.1, channels-last copies 24.9; 8x128x28x28:
+  // 32.5, 25.1, 26.1; 8x256x14x14: 24.2, 22.7, 21.4; 16x128x12x12: 10.0, 8.7, 8.3). The indirect GEMM
+  // reads the rows of a padded planar copy of x in place, so it wins while one or two blocks of 64
+  // filters reread them over rows of 16 pixels or more; otherwise x and dy go to channels-last once
+  // (the deep layers of a ResNet at 7x7 or 4x4: 8x512x4x4 33 -> 25 ms, 64x64x5x5 1.8 -> 1.2 ms).
+  if (Cg >= 8 && Kg >= 16 && RS > 1) {
+    if (G == 1 && p.stride_w == 1 && p.Q >= 8 && (p.K <= cpu::kIgemmCols || (p.K <= 2 * cpu::kIgemmCols && p.Q >= 16)))
+      return conv2d_wgrad_planar_indirect_gemm(p, dy, x, dw);
     const auto xt = cpu::scratch<T>(p.N * p.H * p.W * p.C), dyt = cpu::scratch<T>(NPQ * p.K);
     cpu::copy_to_channels_last(x, p.N, p.C, p.H, p.W, p.x_strides, xt.get());
     cpu::copy_to_channels_last(dy, p.N, p.K, p.P, p.Q, p.y_strides, dyt.get());
