@@ -232,7 +232,11 @@ void copy_to_channels_last(const T* src, int64_t N, int64_t C, int64_t H, int64_
       // pixel's 16 channels are written at once (a direct copy would make one of the two strided).
       for (int64_t c0 = 0; c0 < C; c0 += kB) {
         const int64_t nc = std::min(kB, C - c0);
-        for (int64_t v0 = 0; v0 < W; v0 += kB) {
+        for (int64_t vb = 0; vb < W; vb += kB) {
+          // A row's last partial block moves back to end at the row's end, overlapping the block
+          // before it (the same values written twice by this task): full blocks only on rows of 16
+          // or more (the 56 or 28 pixels of ResNet rows left 8 or 12 to the element loop).
+          const int64_t v0 = vb + kB > W && W >= kB ? W - kB : vb;
           const int64_t nv = std::min(kB, W - v0);
           if (nc == kB && nv == kB && sw == 1 && transpose_16x16(row + c0 * sc + v0, sc, out + v0 * C + c0, C)) {
             continue;
