@@ -20,6 +20,11 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
 // conv2d_dgrad_implicit_gemm.
 template <typename T>
 void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* dx);
+// Backward-data of a strided 1x1 convolution without padding on channels-last dy and dx: the GEMM
+// and the zeros it does not reach in one pass over dx, chosen inside conv2d_dgrad_implicit_gemm.
+bool conv2d_dgrad_1x1_channels_last_applies(const Conv2dParams& p);
+template <typename T>
+void conv2d_dgrad_1x1_channels_last(const Conv2dParams& p, const T* dy, const T* w, T* dx);
 // Backward-data as GEMM then col2im, for few input channels per group (chosen inside
 // conv2d_dgrad_implicit_gemm).
 template <typename T>

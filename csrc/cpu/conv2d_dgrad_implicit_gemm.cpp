@@ -45,6 +45,7 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
   // count, picks it, so results do not depend on the number of threads).
   if (conv2d_dgrad_direct_planar_applies(p)) return conv2d_dgrad_direct_planar(p, dy, w, dx);
   if (Cg < cpu::kPanelRows && p.N >= 4) return conv2d_dgrad_col2im(p, dy, w, dx);
+  if (conv2d_dgrad_1x1_channels_last_applies(p)) return conv2d_dgrad_1x1_channels_last(p, dy, w, dx);
   if (conv2d_dgrad_col2im_channels_last_applies(p)) return conv2d_dgrad_col2im_channels_last(p, dy, w, dx);
   // Where the forward's indirect GEMM pays off (the rule of conv2d_fprop_implicit_gemm), run the
   // gradient as forward passes of dy (conv2d_dgrad_by_forward.cpp).
