@@ -8,8 +8,15 @@ Speed: seconds per training epoch, the three frameworks interleaved epoch by epo
 (same thread count), medians; and, with --cpu-time, the same at one thread as process CPU time (robust
 to other processes on a shared machine).
 
+--fresh-runs N trains the program as a user runs it: each run a new process, no seed set anywhere,
+N runs per framework and variant, alternating Keras and fastconv; it prints the medians, quartiles and
+a bootstrap 95 % interval of the difference of medians. Seeded runs (--seeds) compare one particular
+family of initial weights and batch orders per framework: Keras derives both from one seed, and over
+31 seeds its verbatim median was 0.738 against 0.772 over 40 unseeded runs (benchmarks/RESULTS.md).
+
     pip install keras   # Keras 3; runs on torch with KERAS_BACKEND=torch (set here)
     python benchmarks/keras_compare.py [--seeds 3] [--epochs 5] [--timing-epochs 6] [--cpu-time]
+    python benchmarks/keras_compare.py --fresh-runs 40 --skip-semantics --skip-timing
 """
 
 from __future__ import annotations
@@ -106,6 +113,44 @@ def controlled(keras, data, seeds, epochs):
     return rows
 
 
+def one_run(framework: str, logits: bool, epochs: int) -> float:
+    """The program with only its imports changed, unseeded, at one thread; the test accuracy."""
+    if framework == "keras":
+        import keras
+        import torch
+
+        torch.set_num_threads(1)
+        model = keras_seed_model(keras, logits)
+    else:
+        fastconv.set_num_threads(1)
+        model = fastconv_seed_model(logits)
+    (x_train, y_train), (x_test, y_test) = datasets.digits.load_data()
+    model.fit(x_train, y_train, epochs=epochs, verbose=0)
+    return float(model.evaluate(x_test, y_test, verbose=0)[1])
+
+
+def fresh_runs(runs: int, epochs: int) -> None:
+    print(f"\n## Unseeded runs, each a new process, {epochs} epochs (batch 32, Adam), {runs} per framework and "
+          f"variant\n")
+    print("| variant | framework | runs | quartiles of test accuracy (25 %, median, 75 %) | fastconv - Keras "
+          "median, bootstrap 95 % |\n|---|---|---|---|---|")
+    for variant in ("verbatim", "logits"):
+        acc = {"keras": [], "fastconv": []}
+        for _ in range(runs):
+            for framework in acc:
+                out = subprocess.run([sys.executable, __file__, "--one-run", framework, variant, "--epochs", str(epochs)],
+                                     capture_output=True, text=True, check=True).stdout
+                acc[framework].append(float(out.split()[-1]))
+        rng = np.random.default_rng(0)
+        k, f = np.array(acc["keras"]), np.array(acc["fastconv"])
+        boot = [np.median(rng.choice(f, f.size)) - np.median(rng.choice(k, k.size)) for _ in range(10000)]
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        for framework, a in acc.items():
+            q = np.percentile(a, [25, 50, 75])
+            extra = (f"{np.median(f) - np.median(k):+.3f} [{lo:+.3f}, {hi:+.3f}]" if framework == "fastconv" else "")
+            print(f"| {variant} | {framework} | {len(a)} | {q[0]:.3f}, {q[1]:.3f}, {q[2]:.3f} | {extra} |", flush=True)
+
+
 def timing(keras, torch, data, epochs, threads, clock):
     """Seconds per epoch, interleaved: fastconv, torch, Keras, fastconv, ...; the first epoch of each is
     warm-up and dropped."""
@@ -148,7 +193,14 @@ def main():
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--controlled", action="store_true",
                     help="also train both from Keras's initial weights on the same batch order (seeds as --seeds)")
+    ap.add_argument("--fresh-runs", type=int, default=0,
+                    help="also train N unseeded runs per framework and variant, each in a new process")
+    ap.add_argument("--one-run", nargs=2, metavar=("FRAMEWORK", "VARIANT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.one_run:
+        framework, variant = args.one_run
+        print(one_run(framework, variant == "logits", args.epochs))
+        return
 
     import keras
     import torch
@@ -201,6 +253,8 @@ def main():
             print(f"| {'logits' if logits else 'verbatim'} | {', '.join(f'{a:.4f}' for a in k_acc)} | "
                   f"{', '.join(f'{a:.4f}' for a in f_acc)} | {statistics.median(k_acc):.4f}, "
                   f"{statistics.median(f_acc):.4f} |")
+    if args.fresh_runs:
+        fresh_runs(args.fresh_runs, args.epochs)
     if args.skip_timing:
         return
     print(f"\n## Seconds per epoch (1,400 images, batch 32, logits variant), interleaved, medians of "
