@@ -1,6 +1,6 @@
 """Direct convolution on planar rows for few input channels (C <= 4, one group) in NCHW: the forward
-pass of an image model's first layer (conv2d_fprop_direct_planar) and the gradient with respect to x
-of such layers (conv2d_dgrad_direct_planar), against the float64 reference, on every ISA path."""
+pass of an image model's first layer and both of its gradients (conv2d_{fprop,dgrad,wgrad}_direct_planar),
+against the float64 reference, on every ISA path."""
 
 import numpy as np
 import pytest
@@ -61,8 +61,9 @@ def test_small_integers_are_exact():
     y = fc.conv2d(x, w, b, stride=2, padding=3)
     np.testing.assert_array_equal(y, ref.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 2, 3))
     dy = rng.integers(-3, 4, y.shape).astype(np.float32)
-    dx, _, _ = fc.conv2d_backward(dy, x, w, None, stride=2, padding=3, needs_input_grad=(True, False, False))
+    dx, dw, _ = fc.conv2d_backward(dy, x, w, None, stride=2, padding=3, needs_input_grad=(True, True, False))
     np.testing.assert_array_equal(dx, ref.conv2d_dgrad(dy.astype(np.float64), x.shape, w.astype(np.float64), 2, 3))
+    np.testing.assert_array_equal(dw, ref.conv2d_wgrad(dy.astype(np.float64), x.astype(np.float64), w.shape, 2, 3))
 
 
 def test_every_output_element_written():
@@ -75,27 +76,28 @@ def test_every_output_element_written():
     for _ in range(3):
         junk = np.full(3 * 19 * 37 * 2, np.nan, np.float32)
         del junk
-        dx, _, _ = fc.conv2d_backward(out, x, w, None, stride=2, padding=2, needs_input_grad=(True, False, False))
-        assert np.isfinite(dx).all()
+        dx, dw, _ = fc.conv2d_backward(out, x, w, None, stride=2, padding=2, needs_input_grad=(True, True, False))
+        assert np.isfinite(dx).all() and np.isfinite(dw).all()
 
 
 def test_same_bits_for_any_thread_count_and_run():
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((3, 3, 40, 38)).astype(np.float32)
+    # 70 images: the weight gradient's reduction spans several units per part.
+    x = rng.standard_normal((70, 3, 40, 38)).astype(np.float32)
     w = rng.standard_normal((13, 3, 7, 7)).astype(np.float32)
-    dy = rng.standard_normal((3, 13, 20, 19)).astype(np.float32)
+    dy = rng.standard_normal((70, 13, 20, 19)).astype(np.float32)
     saved = fc.get_num_threads()
     results = []
     try:
         for n in (1, 2, 3, 1):
             fc.set_num_threads(n)
             results.append(fc.conv2d(x, w, None, stride=2, padding=3))
-            results.append(fc.conv2d_backward(dy, x, w, None, stride=2, padding=3,
-                                              needs_input_grad=(True, False, False))[0])
+            results.extend(fc.conv2d_backward(dy, x, w, None, stride=2, padding=3,
+                                              needs_input_grad=(True, True, False))[:2])
     finally:
         fc.set_num_threads(saved)
-    for i in range(2, len(results)):
-        assert results[i].tobytes() == results[i % 2].tobytes()
+    for i in range(3, len(results)):
+        assert results[i].tobytes() == results[i % 3].tobytes()
 
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2"])

@@ -63,6 +63,11 @@ void conv2d_fprop_direct_planar(const Conv2dParams& p, const T* x, const T* w, c
 bool conv2d_dgrad_direct_planar_applies(const Conv2dParams& p);
 template <typename T>
 void conv2d_dgrad_direct_planar(const Conv2dParams& p, const T* dy, const T* w, T* dx);
+// Backward-weight on the same planar kernels for at most 4 input channels (one group) with unit
+// stride along dy's rows (NCHW), chosen inside conv2d_wgrad_implicit_gemm.
+bool conv2d_wgrad_direct_planar_applies(const Conv2dParams& p);
+template <typename T>
+void conv2d_wgrad_direct_planar(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 
 // Direct depthwise convolution (groups == C, K = C * multiplier): conv2d_*_depthwise.cpp, with the
 // per-ISA loops of ukernels/dwconv.h. Any stride, padding, dilation, multiplier and array strides.

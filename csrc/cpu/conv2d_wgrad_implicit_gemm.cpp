@@ -35,6 +35,7 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
   // Direct only while all taps of a filter block fit the kernel's registers at once or nearly: on a
   // 7x7 RGB stem (147 taps, dy streamed 13 times) the patch-row GEMM below measured 1.3x faster.
   if (conv2d_direct_few_channels_applies(p) && RS * Cg <= 27) return conv2d_wgrad_direct_few_channels(p, dy, x, dw);
+  if (conv2d_wgrad_direct_planar_applies(p)) return conv2d_wgrad_direct_planar(p, dy, x, dw);
   if (conv2d_wgrad_planar_indirect_gemm_applies(p)) return conv2d_wgrad_planar_indirect_gemm(p, dy, x, dw);
   if (conv2d_wgrad_channels_last_applies(p)) return conv2d_wgrad_channels_last(p, dy, x, dw);
   // Planar x and dy with enough channels for the GEMM kernels' blocks: the patch-row reduction below

@@ -12,8 +12,17 @@ template <typename T>
 using PlanarFn = void (*)(int64_t, int64_t, int64_t, const int64_t*, const T*, const T*, const T*, T*, int64_t);
 
 template <typename T>
+using WgradFn = void (*)(int64_t, int64_t, int64_t, int64_t, const int64_t*, const T*, int64_t, const T*, int64_t,
+                         int64_t, T*);
+
+template <typename T>
 PlanarFn<T> planar_fn() {
   static const PlanarFn<T> fn = FASTCONV_PICK_FOR_ISA(PlanarFn<T>, conv_direct_planar);
+  return fn;
+}
+template <typename T>
+WgradFn<T> wgrad_fn() {
+  static const WgradFn<T> fn = FASTCONV_PICK_FOR_ISA(WgradFn<T>, conv_direct_planar_wgrad);
   return fn;
 }
 }  // namespace
@@ -25,6 +34,17 @@ void conv_direct_planar(int64_t count, int64_t cols, int64_t taps, const int64_t
 void conv_direct_planar(int64_t count, int64_t cols, int64_t taps, const int64_t* x_at, const double* x,
                         const double* wp, const double* bias, double* y, int64_t y_plane) {
   planar_fn<double>()(count, cols, taps, x_at, x, wp, bias, y, y_plane);
+}
+
+void conv_direct_planar_wgrad(int64_t rows, int64_t count, int64_t cols, int64_t taps, const int64_t* x_at,
+                              const float* x, int64_t x_row, const float* dy, int64_t dy_plane, int64_t dy_row,
+                              float* dw) {
+  wgrad_fn<float>()(rows, count, cols, taps, x_at, x, x_row, dy, dy_plane, dy_row, dw);
+}
+void conv_direct_planar_wgrad(int64_t rows, int64_t count, int64_t cols, int64_t taps, const int64_t* x_at,
+                              const double* x, int64_t x_row, const double* dy, int64_t dy_plane, int64_t dy_row,
+                              double* dw) {
+  wgrad_fn<double>()(rows, count, cols, taps, x_at, x, x_row, dy, dy_plane, dy_row, dw);
 }
 
 }  // namespace selected

@@ -9,6 +9,13 @@
 // x is read at x_at[t] + i for i < count rounded up to kPlanarPad: callers pad their rows so those
 // reads stay inside the buffer (the lanes past count are computed and not stored). wp: one block of
 // packed filters, kPlanarCols per tap (entries past cols are not read).
+//
+// conv_direct_planar_wgrad:  for t < taps, n < cols (<= kPlanarCols):
+//   dw[t * kPlanarCols + n] += sum over r < rows, i < count of
+//                              x[r * x_row + x_at[t] + i] * dy[n * dy_plane + r * dy_row + i]
+// (the gradient of the weights: dy's planes against the same tap runs of x). Neither x nor dy is
+// read past count in a row; dw entries past cols are left alone.
+//
 // Each output is one sum in a fixed order: deterministic.
 #pragma once
 
@@ -22,7 +29,9 @@ constexpr int64_t kPlanarPad = 16;  // widest vector, in elements (16 floats in 
 
 #define FASTCONV_CONV_DIRECT_PLANAR_DECLARE(T)                                                           \
   void conv_direct_planar(int64_t count, int64_t cols, int64_t taps, const int64_t* x_at, const T* x, \
-                          const T* wp, const T* bias, T* y, int64_t y_plane);
+                          const T* wp, const T* bias, T* y, int64_t y_plane);                   \
+  void conv_direct_planar_wgrad(int64_t rows, int64_t count, int64_t cols, int64_t taps, const int64_t* x_at, \
+                                const T* x, int64_t x_row, const T* dy, int64_t dy_plane, int64_t dy_row, T* dw);
 #define FASTCONV_CONV_DIRECT_PLANAR_NAMESPACE(ns) \
   namespace ns {                                  \
   FASTCONV_CONV_DIRECT_PLANAR_DECLARE(float)      \
