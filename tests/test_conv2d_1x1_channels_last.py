@@ -1,7 +1,7 @@
-"""Backward passes of 1x1 convolutions on channels-last data: the strided dgrad that writes the GEMM
-results and the zeros between them in one pass (conv2d_dgrad_1x1_channels_last), against the float64
-reference, with every dx element poisoned first, on odd shapes, strided views, every ISA path and
-any thread count."""
+"""Backward passes of strided 1x1 convolutions on channels-last data: the dgrad that writes the GEMM
+results and the zeros between them in one pass (conv2d_dgrad_1x1_channels_last) and the wgrad on the
+row-pointer GEMM (conv2d_wgrad_1x1_channels_last), against the float64 reference, with every output
+element poisoned first, on odd shapes, strided views, every ISA path and any thread count."""
 
 import numpy as np
 import pytest
@@ -82,10 +82,66 @@ def test_dgrad_same_bits_for_any_thread_count_and_run():
         assert other.tobytes() == results[0].tobytes()
 
 
+# (N, C, H, W, K, stride, groups): C / groups a multiple of 64
+WGRAD_CASES = [
+    (2, 256, 14, 14, 128, 2, 1),       # a ResNet downsampling shortcut, smaller
+    (3, 64, 9, 11, 13, (2, 3), 1),     # K = 13: a short last panel of 6 rows; odd image sizes
+    (2, 128, 7, 5, 4, 3, 2),           # two groups of 64 channels, K / groups = 2 rows
+    (25, 64, 40, 24, 7, 2, 1),         # 6000 output pixels: several reduction parts and a short last chunk
+    (1, 192, 3, 20, 64, (1, 4), 1),    # stride along the columns only, three column blocks
+]
+
+
+def run_wgrad(rng, case, dtype, views=False):
+    N, C, H, W, K, stride, groups = case
+    x = to_layout(rng.standard_normal((N, C, H, W)), "NHWC").astype(dtype)
+    w = to_layout(rng.standard_normal((K, C // groups, 1, 1)), "NHWC").astype(dtype)
+    dy = rng.standard_normal(fc.conv2d(x, w, None, stride, 0, 1, groups, layout="NHWC").shape).astype(dtype)
+    if views:  # pixels further apart than their channels, the gaps poisoned
+        x_store = np.full(x.shape[:3] + (C + 3,), np.nan, dtype)
+        dy_store = np.full(dy.shape[:3] + (K + 2,), np.nan, dtype)
+        x_store[..., :C], dy_store[..., :K] = x, dy
+        x, dy = x_store[..., :C], dy_store[..., :K]
+    xr, dyr = to_nchw(x, "NHWC").astype(np.float64), to_nchw(dy, "NHWC").astype(np.float64)
+    expected = ref.conv2d_wgrad(dyr, xr, (K, C // groups, 1, 1), stride, 0, 1, groups)
+    for _ in range(2):  # recycled memory full of NaN: every element must be written
+        junk = np.full(w.size, np.nan, dtype)
+        del junk
+        _, dw, _ = fc.conv2d_backward(dy, x, w, None, stride, groups=groups, layout="NHWC",
+                                      needs_input_grad=(False, True, False))
+        assert_close(to_nchw(dw, "NHWC"), expected, dyr.shape[0] * dyr.shape[2] * dyr.shape[3], dtype)
+    return dw
+
+
+@pytest.mark.parametrize("case", WGRAD_CASES, ids=[str(i) for i in range(len(WGRAD_CASES))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_wgrad_vs_reference(case, dtype):
+    run_wgrad(np.random.default_rng(abs(hash(case)) % 2**32), case, dtype)
+
+
+def test_wgrad_strided_views():
+    run_wgrad(np.random.default_rng(4), WGRAD_CASES[1], np.float32, views=True)
+
+
+def test_wgrad_same_bits_for_any_thread_count_and_run():
+    saved = fc.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3, 1):
+            fc.set_num_threads(n)
+            results.append(run_wgrad(np.random.default_rng(6), WGRAD_CASES[3], np.float32))
+    finally:
+        fc.set_num_threads(saved)
+    for other in results[1:]:
+        assert other.tobytes() == results[0].tobytes()
+
+
 @pytest.mark.parametrize("isa", ["scalar", "avx2"])
 def test_every_isa_path(isa):
     run_under_isa(isa, """
-from test_conv2d_1x1_channels_last import DGRAD_CASES, run_dgrad
+from test_conv2d_1x1_channels_last import DGRAD_CASES, WGRAD_CASES, run_dgrad, run_wgrad
 for case in DGRAD_CASES:
     run_dgrad(rng, case, np.float32)
+for case in WGRAD_CASES:
+    run_wgrad(rng, case, np.float32)
 """)

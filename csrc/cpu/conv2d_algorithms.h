@@ -34,6 +34,11 @@ void conv2d_dgrad_col2im(const Conv2dParams& p, const T* dy, const T* w, T* dx);
 bool conv2d_dgrad_col2im_channels_last_applies(const Conv2dParams& p);
 template <typename T>
 void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const T* w, T* dx);
+// Backward-weight of a strided 1x1 convolution without padding on channels-last x and dy, both read in
+// place by the row-pointer GEMM (C/G a multiple of 64), chosen inside conv2d_wgrad_implicit_gemm.
+bool conv2d_wgrad_1x1_channels_last_applies(const Conv2dParams& p);
+template <typename T>
+void conv2d_wgrad_1x1_channels_last(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 // Backward-weight when x and dy store channels contiguously (NHWC), chosen inside
 // conv2d_wgrad_implicit_gemm.
 bool conv2d_wgrad_channels_last_applies(const Conv2dParams& p);

@@ -37,6 +37,7 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
   if (conv2d_direct_few_channels_applies(p) && RS * Cg <= 27) return conv2d_wgrad_direct_few_channels(p, dy, x, dw);
   if (conv2d_wgrad_direct_planar_applies(p)) return conv2d_wgrad_direct_planar(p, dy, x, dw);
   if (conv2d_wgrad_planar_indirect_gemm_applies(p)) return conv2d_wgrad_planar_indirect_gemm(p, dy, x, dw);
+  if (conv2d_wgrad_1x1_channels_last_applies(p)) return conv2d_wgrad_1x1_channels_last(p, dy, x, dw);
   if (conv2d_wgrad_channels_last_applies(p)) return conv2d_wgrad_channels_last(p, dy, x, dw);
   // Planar x and dy with enough channels for the GEMM kernels' blocks: the patch-row reduction below
   // measured slowest of the three forms on every such 3x3 layer, one thread, interleaved, dw + db

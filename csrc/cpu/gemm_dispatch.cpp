@@ -1,6 +1,7 @@
-// Routes gemm_tile, gemm_tile_acc, gemm_nt, igemm_6x64 and igemm_6x64_rows to the selected ISA's kernels, chosen once per process.
+// Routes gemm_tile, gemm_tile_acc, gemm_rows_acc, gemm_nt, igemm_6x64 and igemm_6x64_rows to the selected ISA's kernels, chosen once per process.
 #include "isa.h"
 #include "ukernels/gemm.h"
+#include "ukernels/gemm_rows.h"
 #include "ukernels/gemm_nt.h"
 #include "ukernels/igemm.h"
 
@@ -10,6 +11,8 @@ namespace cpu {
 namespace {
 template <typename T>
 using GemmFn = void (*)(int64_t, int64_t, const T*, const T*, int64_t, T*, int64_t);
+template <typename T>
+using GemmRowsFn = void (*)(int64_t, int64_t, const T* const*, const T* const*, T*, int64_t);
 template <typename T>
 using GemmNtFn = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t);
 template <typename T>
@@ -36,6 +39,16 @@ void gemm_tile_acc(int64_t M, int64_t J, const float* A, const float* B, int64_t
 void gemm_tile_acc(int64_t M, int64_t J, const double* A, const double* B, int64_t ldb, double* C, int64_t ldc) {
   static const GemmFn<double> fn = FASTCONV_PICK_FOR_ISA(GemmFn<double>, gemm_f64_6x64_acc);
   fn(M, J, A, B, ldb, C, ldc);
+}
+
+void gemm_rows_acc(int64_t M, int64_t J, const float* const* a, const float* const* b, float* C, int64_t ldc) {
+  static const GemmRowsFn<float> fn = FASTCONV_PICK_FOR_ISA(GemmRowsFn<float>, gemm_rows_6x64_acc);
+  fn(M, J, a, b, C, ldc);
+}
+
+void gemm_rows_acc(int64_t M, int64_t J, const double* const* a, const double* const* b, double* C, int64_t ldc) {
+  static const GemmRowsFn<double> fn = FASTCONV_PICK_FOR_ISA(GemmRowsFn<double>, gemm_rows_6x64_acc);
+  fn(M, J, a, b, C, ldc);
 }
 
 void gemm_nt(int64_t M, int64_t N, int64_t T, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
