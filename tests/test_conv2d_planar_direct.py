@@ -37,6 +37,24 @@ def test_all_passes_vs_reference(case, dtype):
                      dtype=dtype, layout="NCHW")
 
 
+# Channels-last output of filters with more than 27 taps: the planar forward through a transpose
+# per output row (K and Q multiples of 16 and not), and the phase-form dgrad from channels-last dy.
+NHWC_CASES = [
+    (2, 3, 30, 30, 64, 7, 7, 2, 3, 1),
+    (1, 3, 37, 41, 21, 7, 7, 2, 3, 1),
+    (1, 2, 9, 40, 16, 5, 3, (1, 2), 1, 1),
+    (2, 4, 6, 7, 3, 3, 3, 1, 1, 1),
+]
+
+
+@pytest.mark.parametrize("case", NHWC_CASES, ids=[str(i) for i in range(len(NHWC_CASES))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_channels_last_vs_reference(case, dtype):
+    N, C, H, W, K, R, S, stride, padding, dilation = case
+    check_all_passes(np.random.default_rng(hash(case) % 2**32), N, C, H, W, K, R, S, stride, padding, dilation,
+                     dtype=dtype, layout="NHWC")
+
+
 def test_strided_views():
     """x is read through its strides (a channel slice, every other column); y may be a view with
     gaps between its planes and images."""
@@ -104,9 +122,11 @@ def test_same_bits_for_any_thread_count_and_run():
 def test_every_isa_path(isa):
     """FASTCONV_ISA caps the path: the lower ones (the default one runs everywhere above) must pass too."""
     run_under_isa(isa, """
-from test_conv2d_planar_direct import CASES
+from test_conv2d_planar_direct import CASES, NHWC_CASES
 from conv_cases import check_all_passes
 for case in CASES:
     check_all_passes(rng, *case, dtype=np.float32, layout="NCHW")
     check_all_passes(rng, *case, dtype=np.float64, layout="NCHW")
+for case in NHWC_CASES:
+    check_all_passes(rng, *case, dtype=np.float32, layout="NHWC")
 """)

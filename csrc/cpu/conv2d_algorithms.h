@@ -59,7 +59,8 @@ void conv2d_fprop_direct_few_channels(const Conv2dParams& p, const T* x, const T
 template <typename T>
 void conv2d_wgrad_direct_few_channels(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 // Forward by direct convolution on planar rows for at most 4 input channels (one group) with unit
-// stride along output rows (NCHW), chosen inside conv2d_fprop_implicit_gemm.
+// stride along output rows (NCHW), or channels-last output of filters with many taps (through a
+// transpose per output row), chosen inside conv2d_fprop_implicit_gemm.
 bool conv2d_fprop_direct_planar_applies(const Conv2dParams& p);
 template <typename T>
 void conv2d_fprop_direct_planar(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y);

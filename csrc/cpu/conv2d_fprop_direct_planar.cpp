@@ -1,6 +1,7 @@
 // conv2d forward with few input channels into planar output (NCHW), on the planar direct kernels
 // (ukernels/conv_direct_planar.h).
-//   x: (N, C, H, W) any strides, C <= 4   w: (K, C, R, S)   b: (K,) or null   y: (N, K, P, Q), Q contiguous
+//   x: (N, C, H, W) any strides, C <= 4   w: (K, C, R, S)   b: (K,) or null
+//   y: (N, K, P, Q), Q contiguous (NCHW) or K contiguous (NHWC: each output row through a transpose)
 // An RGB stem (C = 3, 7x7, stride 2) has 147 taps per output: pixels in the vector lanes and one
 // broadcast filter value per tap and output channel give whole NCHW output rows straight from the
 // registers, where the channels-last direct kernel would need a transpose of every output.
@@ -21,10 +22,30 @@ namespace fastconv {
 
 namespace {
 constexpr int64_t kTaskPixels = 2048;  // output pixels per task, at least one row
+
+// y[q * y_strides[3] + k] = rows[k * Q + q] for one output row, channels contiguous in y, in 16 x 16
+// blocks (a row's last partial block moves back to end at the row's end, rewriting a few values).
+template <typename T>
+void store_channels_last(const Conv2dParams& p, const T* rows, T* y) {
+  constexpr int64_t kB = 16;
+  const int64_t step = p.y_strides[3];
+  for (int64_t k0 = 0; k0 < p.K; k0 += kB) {
+    const int64_t kk = k0 + kB > p.K && p.K >= kB ? p.K - kB : k0;
+    for (int64_t q0 = 0; q0 < p.Q; q0 += kB) {
+      const int64_t qq = q0 + kB > p.Q && p.Q >= kB ? p.Q - kB : q0;
+      if (p.K >= kB && p.Q >= kB && cpu::transpose_16x16(rows + kk * p.Q + qq, p.Q, y + qq * step + kk, step)) continue;
+      for (int64_t k = kk; k < std::min(p.K, kk + kB); ++k)
+        for (int64_t q = qq; q < std::min(p.Q, qq + kB); ++q) y[q * step + k] = rows[k * p.Q + q];
+    }
+  }
+}
 }  // namespace
 
 bool conv2d_fprop_direct_planar_applies(const Conv2dParams& p) {
-  return p.groups == 1 && p.C >= 1 && p.C <= 4 && p.y_strides[3] == 1;
+  // Channels-last output only where the filters have many taps (the 147 of a 7x7 RGB stem): there
+  // the planar kernel's output rows, transposed, measured faster than the channels-last direct
+  // kernel (conv2d_fprop_direct_few_channels.cpp), which keeps short filters.
+  return p.groups == 1 && p.C >= 1 && p.C <= 4 && (p.y_strides[3] == 1 || (p.y_strides[1] == 1 && p.C * p.R * p.S > 27));
 }
 
 template <typename T>
@@ -49,8 +70,10 @@ void conv2d_fprop_direct_planar(const Conv2dParams& p, const T* x, const T* w, c
   const int64_t blocks = cpu::ceil_div(p.P, block_rows);
   const int64_t max_rows = (block_rows - 1) * p.stride_h + (p.R - 1) * p.dilation_h + 1;
   const int64_t* ys = p.y_strides;
+  const bool planar = ys[3] == 1;
   parallel_for(0, p.N * blocks, 1, [&](int64_t lo, int64_t hi) {
     const auto buf = cpu::scratch<T>(p.C * max_rows * layout.row_len);
+    const auto rows_out = cpu::scratch<T>(planar ? 0 : p.K * p.Q);
     std::vector<int64_t> x_at(static_cast<size_t>(taps));
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t n = task / blocks, p0 = (task % blocks) * block_rows, count = std::min(block_rows, p.P - p0);
@@ -62,10 +85,14 @@ void conv2d_fprop_direct_planar(const Conv2dParams& p, const T* x, const T* w, c
       for (int64_t i = 0; i < count; ++i) {
         const T* xr = buf.get() + i * p.stride_h * layout.row_len;
         T* yr = y + n * ys[0] + (p0 + i) * ys[2];
+        // Rows go straight to planar output, else to `rows_out` (K rows of Q) and then transposed.
+        T* out = planar ? yr : rows_out.get();
+        const int64_t plane = planar ? ys[1] : p.Q;
         for (int64_t kb = 0; kb < k_blocks; ++kb)
           cpu::selected::conv_direct_planar(p.Q, std::min(NB, p.K - kb * NB), taps, x_at.data(), xr,
-                                            wp.data() + kb * taps * NB, bias.data() + kb * NB, yr + kb * NB * ys[1],
-                                            ys[1]);
+                                            wp.data() + kb * taps * NB, bias.data() + kb * NB, out + kb * NB * plane,
+                                            plane);
+        if (!planar) store_channels_last(p, rows_out.get(), yr);
       }
     }
   });

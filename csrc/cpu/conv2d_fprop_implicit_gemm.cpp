@@ -17,8 +17,8 @@ void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const T* x, const T* w, c
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
   const int64_t RS = p.R * p.S, J = Cg * RS, PQ = p.P * p.Q;
   if (p.N == 0 || p.K == 0 || PQ == 0) return;
-  if (conv2d_direct_few_channels_applies(p)) return conv2d_fprop_direct_few_channels(p, x, w, b, y);
   if (conv2d_fprop_direct_planar_applies(p)) return conv2d_fprop_direct_planar(p, x, w, b, y);
+  if (conv2d_direct_few_channels_applies(p)) return conv2d_fprop_direct_few_channels(p, x, w, b, y);
   // Channels-last input: the indirect GEMM reads pixels in place instead of gathering patches.
   if (conv2d_indirect_gemm_applies(p)) return conv2d_fprop_indirect_gemm(p, x, w, b, y);
   // Enough channels per group to fill its vectors and several taps: one channels-last copy of x (the
