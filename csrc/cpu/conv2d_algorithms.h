@@ -70,7 +70,8 @@ bool conv2d_dgrad_direct_planar_applies(const Conv2dParams& p);
 template <typename T>
 void conv2d_dgrad_direct_planar(const Conv2dParams& p, const T* dy, const T* w, T* dx);
 // Backward-weight on the same planar kernels for at most 4 input channels (one group) with unit
-// stride along dy's rows (NCHW), chosen inside conv2d_wgrad_implicit_gemm.
+// stride along dy's rows (NCHW), or channels-last dy of filters with many taps, chosen inside
+// conv2d_wgrad_implicit_gemm.
 bool conv2d_wgrad_direct_planar_applies(const Conv2dParams& p);
 template <typename T>
 void conv2d_wgrad_direct_planar(const Conv2dParams& p, const T* dy, const T* x, T* dw);
