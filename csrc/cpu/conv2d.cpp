@@ -3,6 +3,8 @@
 #include <type_traits>
 
 #include "conv2d_algorithms.h"
+#include "conv2d_tiles.h"
+#include "scratch.h"
 
 namespace fastconv {
 
@@ -40,6 +42,31 @@ Conv2dAlgorithm choose(const Conv2dParams& p) {
   }
 }
 
+// With the Winograd algorithm chosen: whether dgrad runs it. Padding above 2 leaves no Winograd form
+// of the gradient: the implicit GEMM computes it. Left to choose, small images take the col2im form,
+// which measured faster than Winograd's dgrad there (its 4x4 tiles overhang an 11x11 or 13x13 image
+// by a third).
+bool dgrad_by_winograd(const Conv2dParams& p) {
+  return conv2d_dgrad_winograd_applies(p) &&
+         !(p.algorithm == Conv2dAlgorithm::automatic && conv2d_dgrad_col2im_channels_last_applies(p));
+}
+
+template <typename T>
+bool dgrad_reads_channels_last_dy(const Conv2dParams& p) {
+  switch (choose<T>(p)) {
+    case Conv2dAlgorithm::direct: return false;
+    case Conv2dAlgorithm::winograd:
+      if (dgrad_by_winograd(p)) return false;
+      return conv2d_dgrad_implicit_gemm_reads_channels_last_dy(p);
+    default: return conv2d_dgrad_implicit_gemm_reads_channels_last_dy(p);
+  }
+}
+
+template <typename T>
+bool wgrad_reads_channels_last_dy(const Conv2dParams& p) {
+  return choose<T>(p) != Conv2dAlgorithm::direct && conv2d_wgrad_implicit_gemm_reads_channels_last_dy(p);
+}
+
 }  // namespace
 
 bool conv2d_algorithm_supported(const Conv2dParams& p, Conv2dAlgorithm algorithm) {
@@ -68,11 +95,7 @@ void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   switch (choose<T>(p)) {
     case Conv2dAlgorithm::direct: conv2d_dgrad_depthwise(p, dy, w, dx); break;
     case Conv2dAlgorithm::winograd:
-      // Padding above 2 leaves no Winograd form of the gradient: the implicit GEMM computes it.
-      // Left to choose, small images take the col2im form, which measured faster than Winograd's
-      // dgrad there (its 4x4 tiles overhang an 11x11 or 13x13 image by a third).
-      if (conv2d_dgrad_winograd_applies(p) &&
-          !(p.algorithm == Conv2dAlgorithm::automatic && conv2d_dgrad_col2im_channels_last_applies(p))) {
+      if (dgrad_by_winograd(p)) {
         conv2d_dgrad_winograd(p, dy, w, dx);
         break;
       }
@@ -95,10 +118,29 @@ template <typename T>
 bool conv2d_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, const int64_t* dx_strides,
                      T* dw, const int64_t* dw_strides, T* db) {
   check_conv2d_params(p);
-  if ((dx == nullptr && dw == nullptr) || choose<T>(p) != Conv2dAlgorithm::direct ||
-      !conv2d_backward_depthwise_applies<T>(p, dx ? dx_strides : nullptr))
+  if (dx == nullptr && dw == nullptr) return false;
+  if (choose<T>(p) == Conv2dAlgorithm::direct) {
+    if (!conv2d_backward_depthwise_applies<T>(p, dx ? dx_strides : nullptr)) return false;
+    conv2d_backward_depthwise(p, dy, x, w, dx, dx_strides, dw, dw_strides, db);
+    return true;
+  }
+  // Planar dy that the forms of both gradients would each copy to channels-last (the seed model's
+  // 13x13 layer: dgrad by col2im, wgrad by the planar indirect GEMM; strided 3x3 layers: dgrad by
+  // forward passes, wgrad on channels-last copies) is copied once for both. db keeps its own pass
+  // over planar dy: the same bits as when it is asked for alone.
+  if (dx == nullptr || dw == nullptr || p.y_strides[1] == 1 || p.K == 0 || p.C == 0 || p.N * p.P * p.Q == 0 ||
+      p.H * p.W == 0)
     return false;
-  conv2d_backward_depthwise(p, dy, x, w, dx, dx_strides, dw, dw_strides, db);
+  Conv2dParams pd = p, pw = p;
+  for (int i = 0; i < 4; ++i) pd.x_strides[i] = dx_strides[i], pw.w_strides[i] = dw_strides[i];
+  if (!dgrad_reads_channels_last_dy<T>(pd) || !wgrad_reads_channels_last_dy<T>(pw)) return false;
+  const auto dyt = cpu::scratch<T>(p.N * p.K * p.P * p.Q);
+  cpu::copy_to_channels_last(dy, p.N, p.K, p.P, p.Q, p.y_strides, dyt.get());
+  cpu::channels_last_strides(p.K, p.P, p.Q, pd.y_strides);
+  cpu::channels_last_strides(p.K, p.P, p.Q, pw.y_strides);
+  conv2d_dgrad<T>(pd, dyt.get(), w, dx);
+  conv2d_wgrad<T>(pw, dyt.get(), x, dw);
+  if (db) conv2d_bgrad<T>(p, dy, db);
   return true;
 }
 

@@ -16,6 +16,11 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
 bool conv2d_indirect_gemm_applies(const Conv2dParams& p);
 template <typename T>
 void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y);
+// Whether the form conv2d_dgrad_implicit_gemm / conv2d_wgrad_implicit_gemm picks for p (planar dy)
+// reads dy with contiguous channels, copying it first, and picks the same form for such a copy:
+// conv2d_backward then makes one copy for both.
+bool conv2d_dgrad_implicit_gemm_reads_channels_last_dy(const Conv2dParams& p);
+bool conv2d_wgrad_implicit_gemm_reads_channels_last_dy(const Conv2dParams& p);
 // Backward-data as forward passes of dy (rotated filters, one per stride phase), chosen inside
 // conv2d_dgrad_implicit_gemm.
 template <typename T>

@@ -34,22 +34,44 @@ struct Phase {
   int64_t weight_offset = 0;     // of its packed weights, per group
 };
 
+enum class DgradForm { direct_planar, col2im, strided_1x1_channels_last, col2im_channels_last, by_forward, phases };
+
+DgradForm pick_form(const Conv2dParams& p) {
+  const int64_t Cg = p.C_per_group(), Kg = p.K_per_group();
+  // Fewer input channels than a GEMM panel has rows: the col2im form does far less gathering.
+  // One task per image: used only where a batch gives the threads work (a fixed rule, not the thread
+  // count, picks it, so results do not depend on the number of threads).
+  if (conv2d_dgrad_direct_planar_applies(p)) return DgradForm::direct_planar;
+  if (Cg < cpu::kPanelRows && p.N >= 4) return DgradForm::col2im;
+  if (conv2d_dgrad_1x1_channels_last_applies(p)) return DgradForm::strided_1x1_channels_last;
+  if (conv2d_dgrad_col2im_channels_last_applies(p)) return DgradForm::col2im_channels_last;
+  // Where the forward's indirect GEMM pays off (the rule of conv2d_fprop_implicit_gemm), run the
+  // gradient as forward passes of dy (conv2d_dgrad_by_forward.cpp).
+  if (p.y_strides[1] == 1 || (Kg >= 16 && p.R * p.S > 1)) return DgradForm::by_forward;
+  return DgradForm::phases;
+}
+
 }  // namespace
+
+bool conv2d_dgrad_implicit_gemm_reads_channels_last_dy(const Conv2dParams& p) {
+  Conv2dParams q = p;  // the same form for dy with contiguous channels: the same sums
+  cpu::channels_last_strides(p.K, p.P, p.Q, q.y_strides);
+  const DgradForm form = pick_form(p);
+  return form == pick_form(q) && (form == DgradForm::col2im_channels_last || form == DgradForm::by_forward);
+}
 
 template <typename T>
 void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
   if (p.N == 0 || p.C == 0 || p.H == 0 || p.W == 0) return;
-  // Fewer input channels than a GEMM panel has rows: the col2im form does far less gathering.
-  // One task per image: used only where a batch gives the threads work (a fixed rule, not the thread
-  // count, picks it, so results do not depend on the number of threads).
-  if (conv2d_dgrad_direct_planar_applies(p)) return conv2d_dgrad_direct_planar(p, dy, w, dx);
-  if (Cg < cpu::kPanelRows && p.N >= 4) return conv2d_dgrad_col2im(p, dy, w, dx);
-  if (conv2d_dgrad_1x1_channels_last_applies(p)) return conv2d_dgrad_1x1_channels_last(p, dy, w, dx);
-  if (conv2d_dgrad_col2im_channels_last_applies(p)) return conv2d_dgrad_col2im_channels_last(p, dy, w, dx);
-  // Where the forward's indirect GEMM pays off (the rule of conv2d_fprop_implicit_gemm), run the
-  // gradient as forward passes of dy (conv2d_dgrad_by_forward.cpp).
-  if (p.y_strides[1] == 1 || (Kg >= 16 && p.R * p.S > 1)) return conv2d_dgrad_by_forward(p, dy, w, dx);
+  switch (pick_form(p)) {
+    case DgradForm::direct_planar: return conv2d_dgrad_direct_planar(p, dy, w, dx);
+    case DgradForm::col2im: return conv2d_dgrad_col2im(p, dy, w, dx);
+    case DgradForm::strided_1x1_channels_last: return conv2d_dgrad_1x1_channels_last(p, dy, w, dx);
+    case DgradForm::col2im_channels_last: return conv2d_dgrad_col2im_channels_last(p, dy, w, dx);
+    case DgradForm::by_forward: return conv2d_dgrad_by_forward(p, dy, w, dx);
+    case DgradForm::phases: break;
+  }
   constexpr int64_t TP = cpu::kTilePixels;
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;

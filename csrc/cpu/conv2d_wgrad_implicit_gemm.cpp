@@ -27,20 +27,29 @@ constexpr int64_t kBlock = 64;         // patch rows j and dy rows k per gemm_nt
 inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 }  // namespace
 
-template <typename T>
-void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
-  const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
-  const int64_t RS = p.R * p.S, J = Cg * RS, NPQ = p.N * p.P * p.Q;
-  if (p.K == 0 || J == 0) return;
+namespace {
+
+enum class WgradForm {
+  direct_few_channels,
+  direct_planar,
+  planar_indirect_gemm,
+  strided_1x1_channels_last,
+  channels_last,
+  channels_last_copies,
+  patch_rows
+};
+
+WgradForm pick_form(const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group(), RS = p.R * p.S;
   // Direct only while all taps of a filter block fit the kernel's registers at once or nearly: on a
   // 7x7 RGB stem (147 taps, dy streamed 13 times) the patch-row GEMM below measured 1.3x faster.
-  if (conv2d_direct_few_channels_applies(p) && RS * Cg <= 27) return conv2d_wgrad_direct_few_channels(p, dy, x, dw);
-  if (conv2d_wgrad_direct_planar_applies(p)) return conv2d_wgrad_direct_planar(p, dy, x, dw);
-  if (conv2d_wgrad_planar_indirect_gemm_applies(p)) return conv2d_wgrad_planar_indirect_gemm(p, dy, x, dw);
-  if (conv2d_wgrad_1x1_channels_last_applies(p)) return conv2d_wgrad_1x1_channels_last(p, dy, x, dw);
-  if (conv2d_wgrad_channels_last_applies(p)) return conv2d_wgrad_channels_last(p, dy, x, dw);
-  // Planar x and dy with enough channels for the GEMM kernels' blocks: the patch-row reduction below
-  // measured slowest of the three forms on every such 3x3 layer, one thread, interleaved, dw + db
+  if (conv2d_direct_few_channels_applies(p) && RS * Cg <= 27) return WgradForm::direct_few_channels;
+  if (conv2d_wgrad_direct_planar_applies(p)) return WgradForm::direct_planar;
+  if (conv2d_wgrad_planar_indirect_gemm_applies(p)) return WgradForm::planar_indirect_gemm;
+  if (conv2d_wgrad_1x1_channels_last_applies(p)) return WgradForm::strided_1x1_channels_last;
+  if (conv2d_wgrad_channels_last_applies(p)) return WgradForm::channels_last;
+  // Planar x with enough channels for the GEMM kernels' blocks: the patch-row reduction measured
+  // slowest of the three forms on every such 3x3 layer, one thread, interleaved, dw + db
   // (8x64x56x56 -> 64: 26.1 ms, planar indirect GEMM 24.1, channels-last copies 24.9; 8x128x28x28:
   // 32.5, 25.1, 26.1; 8x256x14x14: 24.2, 22.7, 21.4; 16x128x12x12: 10.0, 8.7, 8.3). The indirect GEMM
   // reads the rows of a padded planar copy of x in place, so it wins while one or two blocks of 64
@@ -48,14 +57,49 @@ void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, 
   // (the deep layers of a ResNet at 7x7 or 4x4: 8x512x4x4 33 -> 25 ms, 64x64x5x5 1.8 -> 1.2 ms).
   if (Cg >= 8 && Kg >= 16 && RS > 1) {
     if (G == 1 && p.stride_w == 1 && p.Q >= 8 && (p.K <= cpu::kIgemmCols || (p.K <= 2 * cpu::kIgemmCols && p.Q >= 16)))
-      return conv2d_wgrad_planar_indirect_gemm(p, dy, x, dw);
-    const auto xt = cpu::scratch<T>(p.N * p.H * p.W * p.C), dyt = cpu::scratch<T>(NPQ * p.K);
-    cpu::copy_to_channels_last(x, p.N, p.C, p.H, p.W, p.x_strides, xt.get());
-    cpu::copy_to_channels_last(dy, p.N, p.K, p.P, p.Q, p.y_strides, dyt.get());
-    Conv2dParams q = p;
-    cpu::channels_last_strides(p.C, p.H, p.W, q.x_strides);
-    cpu::channels_last_strides(p.K, p.P, p.Q, q.y_strides);
-    return conv2d_wgrad_channels_last(q, dyt.get(), xt.get(), dw);
+      return WgradForm::planar_indirect_gemm;
+    return WgradForm::channels_last_copies;
+  }
+  return WgradForm::patch_rows;
+}
+
+}  // namespace
+
+bool conv2d_wgrad_implicit_gemm_reads_channels_last_dy(const Conv2dParams& p) {
+  Conv2dParams q = p;  // the same form for dy with contiguous channels: the same sums
+  cpu::channels_last_strides(p.K, p.P, p.Q, q.y_strides);
+  if (pick_form(q) != pick_form(p)) return false;
+  switch (pick_form(p)) {
+    case WgradForm::planar_indirect_gemm: return p.K == cpu::kIgemmCols;  // dy is the kernel's B in place
+    case WgradForm::channels_last:
+    case WgradForm::channels_last_copies: return true;
+    default: return false;
+  }
+}
+
+template <typename T>
+void conv2d_wgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
+  const int64_t RS = p.R * p.S, J = Cg * RS, NPQ = p.N * p.P * p.Q;
+  if (p.K == 0 || J == 0) return;
+  switch (pick_form(p)) {
+    case WgradForm::direct_few_channels: return conv2d_wgrad_direct_few_channels(p, dy, x, dw);
+    case WgradForm::direct_planar: return conv2d_wgrad_direct_planar(p, dy, x, dw);
+    case WgradForm::planar_indirect_gemm: return conv2d_wgrad_planar_indirect_gemm(p, dy, x, dw);
+    case WgradForm::strided_1x1_channels_last: return conv2d_wgrad_1x1_channels_last(p, dy, x, dw);
+    case WgradForm::channels_last: return conv2d_wgrad_channels_last(p, dy, x, dw);
+    case WgradForm::channels_last_copies: {
+      Conv2dParams q = p;
+      const auto xt = cpu::scratch<T>(p.N * p.H * p.W * p.C);
+      cpu::copy_to_channels_last(x, p.N, p.C, p.H, p.W, p.x_strides, xt.get());
+      cpu::channels_last_strides(p.C, p.H, p.W, q.x_strides);
+      if (p.y_strides[1] == 1) return conv2d_wgrad_channels_last(q, dy, xt.get(), dw);
+      const auto dyt = cpu::scratch<T>(NPQ * p.K);
+      cpu::copy_to_channels_last(dy, p.N, p.K, p.P, p.Q, p.y_strides, dyt.get());
+      cpu::channels_last_strides(p.K, p.P, p.Q, q.y_strides);
+      return conv2d_wgrad_channels_last(q, dyt.get(), xt.get(), dw);
+    }
+    case WgradForm::patch_rows: break;
   }
 
   // Reduction chunks of one gemm_nt call: shorter when many dy rows must stay in cache at once.

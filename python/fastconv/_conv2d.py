@@ -167,7 +167,8 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
         dwl = _layout.to_logical(dw, prob.layout)
     if need_b and prob.b is not None:
         db = _arrays.empty((k,), prob.dtype, op)
-    # One pass for all three where the kernels have one (depthwise 3x3 on planes); else one each.
+    # One call for all three where the kernels share work (depthwise 3x3 on planes: one pass; planar dy
+    # that both gradients read with contiguous channels: one copy); else one each.
     if (need_x or need_w) and _C.conv2d_backward(dyl, prob.x, prob.w, dxl, dwl, db, *prob.kernel_args()):
         need_x = need_w = need_b = False
     if need_x and dxl.size:
