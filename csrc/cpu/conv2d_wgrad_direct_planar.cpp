@@ -23,7 +23,7 @@
 namespace fastconv {
 
 namespace {
-constexpr int64_t kUnitPixels = 1024;  // output pixels per unit, at least one row
+constexpr int64_t kUnitPixels = 4096;  // output pixels per unit, at least one row
 constexpr int64_t kMaxParts = 64;
 
 // dyt[k * rows * Q + i * Q + q] = dy row i's value (q, k), for `rows` rows of channels-last dy
