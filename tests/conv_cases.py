@@ -83,3 +83,21 @@ def run_under_isa(isa: str, body: str) -> None:
     env = dict(os.environ, FASTCONV_ISA=isa)
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def assert_same_bits_for_thread_counts(compute, counts=(1, 2, 3, 1)) -> None:
+    """compute() returns an array or a sequence of arrays; they must have the same bytes at every
+    thread count in `counts` (the last repeats the first: the same bits run after run too)."""
+    saved = fc.get_num_threads()
+    results = []
+    try:
+        for n in counts:
+            fc.set_num_threads(n)
+            out = compute()
+            results.append([out] if isinstance(out, np.ndarray) else list(out))
+    finally:
+        fc.set_num_threads(saved)
+    for other in results[1:]:
+        assert len(other) == len(results[0])
+        for a, b in zip(other, results[0]):
+            assert a.tobytes() == b.tobytes()

@@ -11,7 +11,7 @@ from fastconv import _C
 from fastconv.testing import reference as ref
 from fastconv.testing.tolerances import assert_close
 
-from conv_cases import run_under_isa, to_layout, to_nchw
+from conv_cases import assert_same_bits_for_thread_counts, run_under_isa, to_layout, to_nchw
 
 # (N, C, H, W, K, stride, groups)
 DGRAD_CASES = [
@@ -70,16 +70,7 @@ def test_dgrad_strided_views():
 
 
 def test_dgrad_same_bits_for_any_thread_count_and_run():
-    saved = fc.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3, 1):
-            fc.set_num_threads(n)
-            results.append(run_dgrad(np.random.default_rng(5), DGRAD_CASES[1], np.float32))
-    finally:
-        fc.set_num_threads(saved)
-    for other in results[1:]:
-        assert other.tobytes() == results[0].tobytes()
+    assert_same_bits_for_thread_counts(lambda: run_dgrad(np.random.default_rng(5), DGRAD_CASES[1], np.float32))
 
 
 # (N, C, H, W, K, stride, groups): C / groups a multiple of 64
@@ -124,16 +115,7 @@ def test_wgrad_strided_views():
 
 
 def test_wgrad_same_bits_for_any_thread_count_and_run():
-    saved = fc.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3, 1):
-            fc.set_num_threads(n)
-            results.append(run_wgrad(np.random.default_rng(6), WGRAD_CASES[3], np.float32))
-    finally:
-        fc.set_num_threads(saved)
-    for other in results[1:]:
-        assert other.tobytes() == results[0].tobytes()
+    assert_same_bits_for_thread_counts(lambda: run_wgrad(np.random.default_rng(6), WGRAD_CASES[3], np.float32))
 
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2"])

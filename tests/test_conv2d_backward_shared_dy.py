@@ -11,7 +11,7 @@ import fastconv as fc
 from fastconv.testing import reference as ref
 from fastconv.testing.tolerances import assert_close
 
-from conv_cases import run_under_isa
+from conv_cases import assert_same_bits_for_thread_counts, run_under_isa
 
 # (N, C, H, W, K, R, S, stride, padding, dilation, groups)
 CASES = [
@@ -66,17 +66,7 @@ def test_dy_planes_not_dense():
 
 @pytest.mark.parametrize("case", CASES[:2], ids=["col2im", "strided"])
 def test_same_bits_for_any_thread_count(case):
-    saved = fc.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3, 1):
-            fc.set_num_threads(n)
-            results.append(gradients(case, np.float32, np.random.default_rng(5))[3])
-    finally:
-        fc.set_num_threads(saved)
-    for other in results[1:]:
-        for a, b in zip(other, results[0]):
-            assert a.tobytes() == b.tobytes()
+    assert_same_bits_for_thread_counts(lambda: gradients(case, np.float32, np.random.default_rng(5))[3])
 
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])

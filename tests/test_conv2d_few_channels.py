@@ -10,7 +10,7 @@ import fastconv as fc
 from fastconv.testing import reference as ref
 from fastconv.testing.tolerances import assert_close
 
-from conv_cases import check_all_passes, run_under_isa, to_layout, to_nchw
+from conv_cases import assert_same_bits_for_thread_counts, check_all_passes, run_under_isa, to_layout, to_nchw
 
 # (N, C, H, W, K, R, S, stride, padding, dilation)
 CASES = [
@@ -82,17 +82,9 @@ def test_weight_gradient_same_bits_for_any_thread_count_and_run():
     x = rng.standard_normal((9, 30, 29, 1)).astype(np.float32)
     w = rng.standard_normal((32, 3, 3, 1)).astype(np.float32)
     dy = rng.standard_normal((9, 28, 27, 32)).astype(np.float32)
-    saved = fc.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3, 1):
-            fc.set_num_threads(n)
-            results.append(fc.conv2d_backward(dy, x, w, None, layout="NHWC", needs_input_grad=(False, True, False))[1])
-            results.append(fc.conv2d(x, w, None, layout="NHWC"))
-    finally:
-        fc.set_num_threads(saved)
-    for i in range(2, len(results)):
-        assert results[i].tobytes() == results[i % 2].tobytes()
+    assert_same_bits_for_thread_counts(lambda: [
+        fc.conv2d_backward(dy, x, w, None, layout="NHWC", needs_input_grad=(False, True, False))[1],
+        fc.conv2d(x, w, None, layout="NHWC")])
 
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2"])

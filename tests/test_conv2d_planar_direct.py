@@ -9,7 +9,7 @@ import fastconv as fc
 from fastconv.testing import reference as ref
 from fastconv.testing.tolerances import assert_close
 
-from conv_cases import check_all_passes, run_under_isa
+from conv_cases import assert_same_bits_for_thread_counts, check_all_passes, run_under_isa
 
 # (N, C, H, W, K, R, S, stride, padding, dilation)
 CASES = [
@@ -104,18 +104,8 @@ def test_same_bits_for_any_thread_count_and_run():
     x = rng.standard_normal((70, 3, 40, 38)).astype(np.float32)
     w = rng.standard_normal((13, 3, 7, 7)).astype(np.float32)
     dy = rng.standard_normal((70, 13, 20, 19)).astype(np.float32)
-    saved = fc.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3, 1):
-            fc.set_num_threads(n)
-            results.append(fc.conv2d(x, w, None, stride=2, padding=3))
-            results.extend(fc.conv2d_backward(dy, x, w, None, stride=2, padding=3,
-                                              needs_input_grad=(True, True, False))[:2])
-    finally:
-        fc.set_num_threads(saved)
-    for i in range(3, len(results)):
-        assert results[i].tobytes() == results[i % 3].tobytes()
+    assert_same_bits_for_thread_counts(lambda: [fc.conv2d(x, w, None, stride=2, padding=3)] + list(fc.conv2d_backward(
+        dy, x, w, None, stride=2, padding=3, needs_input_grad=(True, True, False))[:2]))
 
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2"])

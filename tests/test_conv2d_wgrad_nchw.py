@@ -13,7 +13,7 @@ import fastconv as fc
 from fastconv.testing import reference as ref
 from fastconv.testing.tolerances import assert_close
 
-from conv_cases import run_under_isa
+from conv_cases import assert_same_bits_for_thread_counts, run_under_isa
 
 # (N, C, H, W, K, R, S, stride, padding, dilation, groups)
 CASES = [
@@ -64,16 +64,7 @@ def test_rows_not_dense(case):
 
 @pytest.mark.parametrize("case", [CASES[1], CASES[4]], ids=["indirect", "copies"])
 def test_same_bits_for_any_thread_count_and_run(case):
-    saved = fc.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3, 1):
-            fc.set_num_threads(n)
-            results.append(run_case(np.random.default_rng(5), case, np.float32))
-    finally:
-        fc.set_num_threads(saved)
-    for other in results[1:]:
-        assert other.tobytes() == results[0].tobytes()
+    assert_same_bits_for_thread_counts(lambda: run_case(np.random.default_rng(5), case, np.float32))
 
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])

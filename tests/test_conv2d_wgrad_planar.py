@@ -11,7 +11,7 @@ import fastconv as fc
 from fastconv.testing import reference as ref
 from fastconv.testing.tolerances import assert_close
 
-from conv_cases import run_under_isa, to_layout, to_nchw
+from conv_cases import assert_same_bits_for_thread_counts, run_under_isa, to_layout, to_nchw
 
 # (N, C, H, W, K, R, S, stride, padding, dilation)
 CASES = [
@@ -51,16 +51,7 @@ def test_wgrad_vs_reference(case, layout, dtype):
 
 
 def test_same_bits_for_any_thread_count_and_run():
-    saved = fc.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3, 1):
-            fc.set_num_threads(n)
-            results.append(run_case(np.random.default_rng(5), CASES[4], np.float32, "NHWC"))
-    finally:
-        fc.set_num_threads(saved)
-    for other in results[1:]:
-        assert other.tobytes() == results[0].tobytes()
+    assert_same_bits_for_thread_counts(lambda: run_case(np.random.default_rng(5), CASES[4], np.float32, "NHWC"))
 
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2"])
