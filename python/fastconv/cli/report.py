@@ -185,8 +185,11 @@ def _worst_per_case(rows, value) -> Dict[str, Any]:
     return worst
 
 
-def _every(text: str, rows, value, threshold: float, list_all: bool = False, fmt=_ratio) -> Optional[Target]:
-    """Met when every row's value >= threshold; the detail names each case's worst (layout, threads)."""
+def _every(text: str, rows, value, threshold: float, list_all: bool = False, fmt=_ratio,
+           limits=None) -> Optional[Target]:
+    """Met when every row's value >= threshold; the detail names each case's worst (layout, threads).
+    With `limits`, a ratio below the threshold also says what fastconv's % of peak (or of copy
+    bandwidth) would have to be to meet it: above 100 % the target is out of reach by speed alone."""
     worst = _worst_per_case(rows, value)
     if not worst:
         return None
@@ -196,7 +199,9 @@ def _every(text: str, rows, value, threshold: float, list_all: bool = False, fmt
 
     def item(c):
         v, r = worst[c]
-        return f"{c} {fmt(v)} ({r.pass_} {r.config})"
+        needed = _needed_percent(r, limits, v, threshold) if v < threshold else None
+        return f"{c} {fmt(v)} ({r.pass_} {r.config}" + (f", needs {needed:.0f}% of {_limit_name(r)})" if needed
+                                                         else ")")
     if list_all:
         detail = ", ".join(item(c) for c in worst)
     elif below:
@@ -204,6 +209,17 @@ def _every(text: str, rows, value, threshold: float, list_all: bool = False, fmt
     else:
         detail = f"all {len(worst)} cases; lowest {item(lowest_case)}"
     return Target(text, not below, detail, lowest)
+
+
+def _needed_percent(row, limits, ratio: float, threshold: float) -> Optional[float]:
+    """The % of peak (or of copy bandwidth) fastconv's row would need for its ratio to reach the
+    threshold, the baseline's time held fixed."""
+    pct = percent(row, limits)
+    return None if pct is None or ratio <= 0 else pct * threshold / ratio
+
+
+def _limit_name(row) -> str:
+    return "peak" if row.op == "conv" else "copy"
 
 
 def _pct(v: Optional[float]) -> str:
@@ -220,25 +236,27 @@ def evaluate_targets(rows, limits=None) -> List[Target]:
     targets: List[Optional[Target]] = []
     fwd = [r for r in conv if r.pass_ == "fwd"]
     bwd = [r for r in conv if r.pass_ == "bwd"]
-    targets.append(_every("forward >= 1.0x torch on every case", fwd, torch_ratio, 1.0))
+    targets.append(_every("forward >= 1.0x torch on every case", fwd, torch_ratio, 1.0, limits=limits))
     g = geomean([torch_ratio(r) for r in fwd])
     if g is not None:
         n = sum(1 for r in fwd if torch_ratio(r) is not None)
         targets.append(Target("forward geomean >= 1.3x torch", g >= 1.3, f"{g:.2f}x over {n} rows", g))
-    targets.append(_every("backward (dx+dw+db) >= 1.0x torch on every case", bwd, torch_ratio, 1.0))
+    targets.append(_every("backward (dx+dw+db) >= 1.0x torch on every case", bwd, torch_ratio, 1.0, limits=limits))
     targets.append(_every("backward >= 2x torch on " + ", ".join(BWD_2X_CASES),
-                          [r for r in bwd if r.case in BWD_2X_CASES], torch_ratio, 2.0, list_all=True))
+                          [r for r in bwd if r.case in BWD_2X_CASES], torch_ratio, 2.0, list_all=True,
+                          limits=limits))
     targets.append(_every("depthwise forward and backward >= 3x torch",
-                          [r for r in fwd + bwd if r.case.startswith("depthwise")], torch_ratio, 3.0, list_all=True))
+                          [r for r in fwd + bwd if r.case.startswith("depthwise")], torch_ratio, 3.0, list_all=True,
+                          limits=limits))
     targets.append(_every("pooling NCHW >= 10x torch", [r for r in pool if r.layout == "NCHW"], torch_ratio, 10.0,
-                          list_all=True))
+                          list_all=True, limits=limits))
     targets.append(_every("pooling NHWC >= 1.0x torch", [r for r in pool if r.layout == "NHWC"], torch_ratio, 1.0,
-                          list_all=True))
+                          list_all=True, limits=limits))
     if limits is not None:
         frac = lambda r: None if percent(r, limits) is None else percent(r, limits) / 100  # noqa: E731
         targets.append(_every("pooling >= 70% of copy bandwidth", pool, frac, 0.7, list_all=True, fmt=_pct))
     targets.append(_every(">= 3x the NumPy im2col baseline on every case",
-                          [r for r in conv if r.pass_ in ("fwd", "bwd")], numpy_ratio, 3.0))
+                          [r for r in conv if r.pass_ in ("fwd", "bwd")], numpy_ratio, 3.0, limits=limits))
     return [t for t in targets if t is not None]
 
 
