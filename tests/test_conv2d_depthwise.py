@@ -75,6 +75,7 @@ CASES = [
     (1, 2, 1, 5, 150, 3, 3, 1, 0, 1),                  # valid, rows of several full strips
     (2, 20, 1, 7, 1, 3, 3, 1, (1, 2), 1),              # NHWC: one column, channel tail, wide padding
     (1, 24, 1, 6, 9, 3, 3, 1, 0, 1),                   # NHWC: no padding, pixel blocks end mid-row
+    (1, 2, 1, 4, 5, 3, 3, 1, (1, 300), 1),             # padding wider than 8 strips: edge masks rebuilt per use
 ]
 
 
