@@ -102,6 +102,11 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
           }
         }
       }
+      // The first block of output channels prefetches each next tile's inputs (igemm.h); the later
+      // blocks find the block's inputs in L2.
+      const auto next_tile = [&](int64_t kb, int64_t tile) -> const T* const* {
+        return kb == 0 && tile + 1 < tiles ? ptrs.data() + (tile + 1) * kernel_taps * kMR : nullptr;
+      };
       for (int64_t kb = 0; kb < k_blocks; ++kb) {
         const int64_t k0 = kb * kNR, nk = std::min(kNR, Kg - k0);
         const T* B = Bp.get() + (g * k_blocks + kb) * b_stride;
@@ -114,26 +119,44 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
             T* out_rows[kMR];
             for (int64_t i = 0; i < rows; ++i) out_rows[i] = yk + out_offset[tile * kMR + i];
             cpu::igemm_6x64_rows(rows, nk, kernel_taps, kernel_channels, ptrs.data() + tile * kernel_taps * kMR, B,
-                                 out_rows, bias);
+                                 out_rows, bias, next_tile(kb, tile));
           }
           continue;
         }
         for (int64_t tile = 0; tile < tiles; ++tile) {
           const int64_t rows = std::min(kMR, count - tile * kMR);
           cpu::igemm_6x64(rows, nk, kernel_taps, kernel_channels, ptrs.data() + tile * kernel_taps * kMR, B,
-                          out.get() + tile * kMR * kNR, kNR);
+                          out.get() + tile * kMR * kNR, kNR, next_tile(kb, tile));
         }
         if (ys[1] == 1) {
           for (int64_t t = 0; t < count; ++t)
             for (int64_t k = 0; k < nk; ++k) yk[out_offset[t] + k] = out[t * kNR + k] + (bias ? bias[k * p.b_stride] : T(0));
         } else {
-          // Channel planes (NCHW y, or dx of a backward pass): one plane at a time, so that
-          // consecutive pixels of the block are stored to consecutive addresses instead of every
-          // pixel touching kNR cache lines.
-          for (int64_t k = 0; k < nk; ++k) {
-            const T bk = bias ? bias[k * p.b_stride] : T(0);
-            T* plane = yk + k * ys[1];
-            for (int64_t t = 0; t < count; ++t) plane[out_offset[t]] = out[t * kNR + k] + bk;
+          // Channel planes (NCHW y, or dx of a backward pass): pixels stored to consecutive
+          // addresses of a plane (a row of a dense plane, up to an image's end) go 16 channels x 16
+          // pixels at a time through a register transpose; the rest one plane at a time, so that
+          // consecutive pixels are stored to consecutive addresses instead of every pixel touching
+          // kNR cache lines.
+          for (int64_t t0 = 0, t1; t0 < count; t0 = t1) {
+            for (t1 = t0 + 1; t1 < count && out_offset[t1] == out_offset[t1 - 1] + ys[3]; ++t1) {
+            }
+            int64_t t = t0;
+            if (ys[3] == 1)
+              for (; t + 16 <= t1; t += 16)
+                for (int64_t k0 = 0; k0 + 16 <= nk; k0 += 16)
+                  cpu::transpose_16x16_add(out.get() + t * kNR + k0, kNR, bias ? bias + k0 * p.b_stride : nullptr,
+                                           p.b_stride, yk + k0 * ys[1] + out_offset[t], ys[1]);
+            const int64_t k_done = ys[3] == 1 ? nk / 16 * 16 : 0;
+            for (int64_t k = 0; k < nk; ++k) {
+              T* plane = yk + k * ys[1];
+              const int64_t u0 = k < k_done ? t : t0;
+              if (bias) {
+                const T bk = bias[k * p.b_stride];
+                for (int64_t u = u0; u < t1; ++u) plane[out_offset[u]] = out[u * kNR + k] + bk;
+              } else {
+                for (int64_t u = u0; u < t1; ++u) plane[out_offset[u]] = out[u * kNR + k];
+              }
+            }
           }
         }
       }

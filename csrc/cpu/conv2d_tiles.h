@@ -196,6 +196,33 @@ inline bool transpose_16x16(const T* src, int64_t lds, T* dst, int64_t ldd) {
   return false;
 }
 
+// dst[v * ldd + c] = src[c * lds + v] + bias[v * bias_stride] (no addition when bias is null) for a
+// 16 x 16 block: a channels-last tile of outputs stored to 16 channel planes. The sum is the one an
+// element loop makes (the same bits).
+template <typename T>
+inline void transpose_16x16_add(const T* src, int64_t lds, const T* bias, int64_t bias_stride, T* dst, int64_t ldd) {
+#if defined(__SSE__)
+  if constexpr (std::is_same<T, float>::value) {
+    for (int64_t c = 0; c < 16; c += 4)
+      for (int64_t v = 0; v < 16; v += 4) {
+        const float* s = src + c * lds + v;
+        __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + lds), r2 = _mm_loadu_ps(s + 2 * lds),
+               r3 = _mm_loadu_ps(s + 3 * lds);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        if (bias) {
+          r0 = _mm_add_ps(r0, _mm_set1_ps(bias[v * bias_stride])), r1 = _mm_add_ps(r1, _mm_set1_ps(bias[(v + 1) * bias_stride]));
+          r2 = _mm_add_ps(r2, _mm_set1_ps(bias[(v + 2) * bias_stride])), r3 = _mm_add_ps(r3, _mm_set1_ps(bias[(v + 3) * bias_stride]));
+        }
+        float* d = dst + v * ldd + c;
+        _mm_storeu_ps(d, r0), _mm_storeu_ps(d + ldd, r1), _mm_storeu_ps(d + 2 * ldd, r2), _mm_storeu_ps(d + 3 * ldd, r3);
+      }
+    return;
+  }
+#endif
+  for (int64_t v = 0; v < 16; ++v)
+    for (int64_t c = 0; c < 16; ++c) dst[v * ldd + c] = bias ? src[c * lds + v] + bias[v * bias_stride] : src[c * lds + v];
+}
+
 template <typename T>
 void copy_to_channels_last(const T* src, int64_t N, int64_t C, int64_t H, int64_t W, const int64_t* strides,
                            T* dst) {

@@ -16,9 +16,10 @@ using GemmRowsFn = void (*)(int64_t, int64_t, const T* const*, const T* const*, 
 template <typename T>
 using GemmNtFn = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t);
 template <typename T>
-using IgemmFn = void (*)(int64_t, int64_t, int64_t, int64_t, const T* const*, const T*, T*, int64_t);
+using IgemmFn = void (*)(int64_t, int64_t, int64_t, int64_t, const T* const*, const T*, T*, int64_t, const T* const*);
 template <typename T>
-using IgemmRowsFn = void (*)(int64_t, int64_t, int64_t, int64_t, const T* const*, const T*, T* const*, const T*);
+using IgemmRowsFn =
+    void (*)(int64_t, int64_t, int64_t, int64_t, const T* const*, const T*, T* const*, const T*, const T* const*);
 }  // namespace
 
 void gemm_tile(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
@@ -64,27 +65,27 @@ void gemm_nt(int64_t M, int64_t N, int64_t T, const double* A, int64_t lda, cons
 }
 
 void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
-                float* C, int64_t ldc) {
+                float* C, int64_t ldc, const float* const* a_next) {
   static const IgemmFn<float> fn = FASTCONV_PICK_FOR_ISA(IgemmFn<float>, igemm_6x64);
-  fn(rows, cols, taps, Cg, a, B, C, ldc);
+  fn(rows, cols, taps, Cg, a, B, C, ldc, a_next);
 }
 
 void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a, const double* B,
-                double* C, int64_t ldc) {
+                double* C, int64_t ldc, const double* const* a_next) {
   static const IgemmFn<double> fn = FASTCONV_PICK_FOR_ISA(IgemmFn<double>, igemm_6x64);
-  fn(rows, cols, taps, Cg, a, B, C, ldc);
+  fn(rows, cols, taps, Cg, a, B, C, ldc, a_next);
 }
 
 void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
-                     float* const* out, const float* bias) {
+                     float* const* out, const float* bias, const float* const* a_next) {
   static const IgemmRowsFn<float> fn = FASTCONV_PICK_FOR_ISA(IgemmRowsFn<float>, igemm_6x64_rows);
-  fn(rows, cols, taps, Cg, a, B, out, bias);
+  fn(rows, cols, taps, Cg, a, B, out, bias, a_next);
 }
 
 void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a, const double* B,
-                     double* const* out, const double* bias) {
+                     double* const* out, const double* bias, const double* const* a_next) {
   static const IgemmRowsFn<double> fn = FASTCONV_PICK_FOR_ISA(IgemmRowsFn<double>, igemm_6x64_rows);
-  fn(rows, cols, taps, Cg, a, B, out, bias);
+  fn(rows, cols, taps, Cg, a, B, out, bias, a_next);
 }
 
 }  // namespace cpu
