@@ -17,7 +17,9 @@ CASES = [
     (1, 32, 30, 30, 40, 3, 3, 2, 1, 1),    # K = 40: a 32-channel block and 8 channels past whole 16s
     (3, 16, 9, 20, 70, 3, 3, 1, 1, 1),     # K = 70: two 64-channel blocks, the second of 6
     (2, 32, 11, 12, 48, 3, 2, (2, 1), (1, 0), 2),  # groups, anisotropic stride
-    (1, 24, 40, 33, 20, 5, 5, 2, 2, 1),    # a 225-pixel image: runs across blocks of 96 pixels
+    (1, 24, 40, 33, 20, 5, 5, 2, 2, 1),    # a 340-pixel image: runs across blocks of 96 pixels
+    (2, 16, 5, 210, 24, 3, 3, 1, 1, 1),    # rows longer than a block: a band of one row in three blocks
+    (1, 20, 7, 7, 16, 7, 7, 3, 3, 1),      # C = 20: a 16-channel block and 4 channels; taps in the padding
 ]
 
 
@@ -63,6 +65,30 @@ def test_strided_output_planes(layout):
     np.testing.assert_array_equal(result, expected)
     np.testing.assert_array_equal(out, expected)
     assert np.isnan(base[..., 15:] if layout == "NCHW" else base[:, :, 15:, :]).all()
+
+
+@pytest.mark.parametrize("view", ["every_other_column", "channel_slice", "rows_reversed"])
+def test_planar_input_views(view):
+    """Planar input of any strides: the bands' row copies read it where it lies."""
+    rng = np.random.default_rng(6)
+    base = rng.standard_normal((2, 48, 18, 34)).astype(np.float32)
+    x = {"every_other_column": base[:, :32, :, ::2], "channel_slice": base[:, 5:37, :, :17],
+         "rows_reversed": base[:, 7:39, ::-1, 3:20]}[view]
+    w = rng.standard_normal((40, 32, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(40).astype(np.float32)
+    y = fc.conv2d(x, w, b, 2, 1)
+    assert_close(y, ref.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 2, 1), 32 * 9,
+                 np.float32)
+    np.testing.assert_array_equal(y, fc.conv2d(np.ascontiguousarray(x), w, b, 2, 1))
+
+
+def test_layouts_give_the_same_bits():
+    """Planar input (band copies) and channels-last input (read in place) run the same sums."""
+    rng = np.random.default_rng(7)
+    x, w, b = _problem(rng, 2, 64, 23, 23, 80, 3, 3, 1, "NCHW")
+    y = fc.conv2d(x, w, b, 2, 1)
+    y_nhwc = fc.conv2d(to_layout(x, "NHWC"), to_layout(w, "NHWC"), b, 2, 1, layout="NHWC")
+    np.testing.assert_array_equal(y, to_nchw(y_nhwc, "NHWC"))
 
 
 def test_exact_on_small_integers():
