@@ -151,14 +151,23 @@ def test_opcheck_backward_ops():
 
 
 def test_backward_skips_what_is_not_needed(monkeypatch):
+    """The weight gradient is computed only when asked for: by the wgrad entry point, or by the
+    one-call backward given a grad_weight array (few input channels, unit strides)."""
     calls = []
-    real = fc._conv2d._C.conv2d_wgrad
+    real_wgrad, real_backward = fc._conv2d._C.conv2d_wgrad, fc._conv2d._C.conv2d_backward
 
-    def spy(*args):
+    def spy_wgrad(*args):
         calls.append("wgrad")
-        return real(*args)
+        return real_wgrad(*args)
 
-    monkeypatch.setattr(fc._conv2d._C, "conv2d_wgrad", spy)
+    def spy_backward(dy, x, w, dx, dw, db, *args):
+        done = real_backward(dy, x, w, dx, dw, db, *args)
+        if done and dw is not None:
+            calls.append("wgrad")
+        return done
+
+    monkeypatch.setattr(fc._conv2d._C, "conv2d_wgrad", spy_wgrad)
+    monkeypatch.setattr(fc._conv2d._C, "conv2d_backward", spy_backward)
     x, w, b, *_ = _conv_args(CONV_CASES[0])
     x.requires_grad_()
     y = fct.conv2d(x, w, b, 1, 1)

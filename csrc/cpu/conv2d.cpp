@@ -92,6 +92,8 @@ void conv2d_fprop(const Conv2dParams& p, const T* x, const T* w, const T* b, T* 
 template <typename T>
 void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   check_conv2d_params(p);
+  if (conv2d_backward_direct_planar_applies(p) && p.algorithm != Conv2dAlgorithm::winograd)
+    return conv2d_backward_direct_planar<T>(p, dy, nullptr, w, dx, p.x_strides, nullptr, nullptr, nullptr);
   switch (choose<T>(p)) {
     case Conv2dAlgorithm::direct: conv2d_dgrad_depthwise(p, dy, w, dx); break;
     case Conv2dAlgorithm::winograd:
@@ -108,6 +110,8 @@ void conv2d_dgrad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
 template <typename T>
 void conv2d_wgrad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   check_conv2d_params(p);
+  if (conv2d_backward_direct_planar_applies(p))
+    return conv2d_backward_direct_planar<T>(p, dy, x, nullptr, nullptr, nullptr, dw, p.w_strides, nullptr);
   switch (choose<T>(p)) {
     case Conv2dAlgorithm::direct: conv2d_wgrad_depthwise(p, dy, x, dw); break;
     default: conv2d_wgrad_implicit_gemm(p, dy, x, dw);
@@ -118,6 +122,18 @@ template <typename T>
 bool conv2d_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, const int64_t* dx_strides,
                      T* dw, const int64_t* dw_strides, T* db) {
   check_conv2d_params(p);
+  // Few input channels, unit strides: one staged copy of dy serves whichever gradients are asked
+  // for (db alone too), with the same sums as when they come together.
+  if (conv2d_backward_direct_planar_applies(p)) {
+    const bool dx_by_winograd = dx != nullptr && p.algorithm == Conv2dAlgorithm::winograd;
+    if (dx_by_winograd) {
+      Conv2dParams pd = p;
+      for (int i = 0; i < 4; ++i) pd.x_strides[i] = dx_strides[i];
+      conv2d_dgrad<T>(pd, dy, w, dx);
+    }
+    conv2d_backward_direct_planar(p, dy, x, w, dx_by_winograd ? nullptr : dx, dx_strides, dw, dw_strides, db);
+    return true;
+  }
   if (dx == nullptr && dw == nullptr) return false;
   if (choose<T>(p) == Conv2dAlgorithm::direct) {
     if (!conv2d_backward_depthwise_applies<T>(p, dx ? dx_strides : nullptr)) return false;

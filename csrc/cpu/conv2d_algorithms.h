@@ -81,6 +81,16 @@ bool conv2d_wgrad_direct_planar_applies(const Conv2dParams& p);
 template <typename T>
 void conv2d_wgrad_direct_planar(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 
+// dx, dw and db (each may be null) from one staged copy of dy, for at most 4 input channels (one
+// group) and unit strides, on the planar kernels (conv2d_backward_direct_planar.cpp); conv2d.cpp
+// sends every such gradient there, alone or together (dx not where Winograd is asked for: dw and db
+// still are, the same bits as for any algorithm). dx_strides describe dx, dw_strides dw,
+// p.b_stride db.
+bool conv2d_backward_direct_planar_applies(const Conv2dParams& p);
+template <typename T>
+void conv2d_backward_direct_planar(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx,
+                                   const int64_t* dx_strides, T* dw, const int64_t* dw_strides, T* db);
+
 // Direct depthwise convolution (groups == C, K = C * multiplier): conv2d_*_depthwise.cpp, with the
 // per-ISA loops of ukernels/dwconv.h. Any stride, padding, dilation, multiplier and array strides.
 inline bool conv2d_is_depthwise(const Conv2dParams& p) { return p.C > 0 && p.groups == p.C && p.K % p.C == 0; }

@@ -25,7 +25,24 @@ WgradFn<T> wgrad_fn() {
   static const WgradFn<T> fn = FASTCONV_PICK_FOR_ISA(WgradFn<T>, conv_direct_planar_wgrad);
   return fn;
 }
+template <typename T>
+using StageFn = void (*)(int64_t, int64_t, int64_t, const T*, int64_t, T*);
+
+template <typename T>
+StageFn<T> stage_fn() {
+  static const StageFn<T> fn = FASTCONV_PICK_FOR_ISA(StageFn<T>, conv_direct_planar_stage);
+  return fn;
+}
 }  // namespace
+
+void conv_direct_planar_stage(int64_t rows, int64_t cols, int64_t lead, const float* src, int64_t src_row,
+                              float* dst) {
+  stage_fn<float>()(rows, cols, lead, src, src_row, dst);
+}
+void conv_direct_planar_stage(int64_t rows, int64_t cols, int64_t lead, const double* src, int64_t src_row,
+                              double* dst) {
+  stage_fn<double>()(rows, cols, lead, src, src_row, dst);
+}
 
 void conv_direct_planar(int64_t count, int64_t cols, int64_t taps, const int64_t* x_at, const float* x,
                         const float* wp, const float* bias, float* y, int64_t y_plane) {

@@ -168,8 +168,10 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
     if need_b and prob.b is not None:
         db = _arrays.empty((k,), prob.dtype, op)
     # One call for all three where the kernels share work (depthwise 3x3 on planes: one pass; planar dy
-    # that both gradients read with contiguous channels: one copy); else one each.
-    if (need_x or need_w) and _C.conv2d_backward(dyl, prob.x, prob.w, dxl, dwl, db, *prob.kernel_args()):
+    # that both gradients read with contiguous channels: one copy; few input channels with unit
+    # strides: one staged copy, db alone included); else one each.
+    if (need_x or need_w or db is not None) and _C.conv2d_backward(dyl, prob.x, prob.w, dxl, dwl, db,
+                                                                    *prob.kernel_args()):
         need_x = need_w = need_b = False
     if need_x and dxl.size:
         if k == 0:

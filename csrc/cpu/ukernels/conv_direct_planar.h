@@ -16,6 +16,11 @@
 // (the gradient of the weights: dy's planes against the same tap runs of x). Neither x nor dy is
 // read past count in a row; dw entries past cols are left alone.
 //
+// conv_direct_planar_stage:  for i < rows, j < lead + cols:
+//   dst[i * (lead + cols) + j] = j < lead ? 0 : src[i * src_row + j - lead]
+// (rows of unit-stride values packed with `lead` zeros in front of each, the flat rows that the
+// kernels above then read as one long row).
+//
 // Each output is one sum in a fixed order: deterministic.
 #pragma once
 
@@ -31,7 +36,8 @@ constexpr int64_t kPlanarPad = 16;  // widest vector, in elements (16 floats in 
   void conv_direct_planar(int64_t count, int64_t cols, int64_t taps, const int64_t* x_at, const T* x, \
                           const T* wp, const T* bias, T* y, int64_t y_plane);                   \
   void conv_direct_planar_wgrad(int64_t rows, int64_t count, int64_t cols, int64_t taps, const int64_t* x_at, \
-                                const T* x, int64_t x_row, const T* dy, int64_t dy_plane, int64_t dy_row, T* dw);
+                                const T* x, int64_t x_row, const T* dy, int64_t dy_plane, int64_t dy_row, T* dw); \
+  void conv_direct_planar_stage(int64_t rows, int64_t cols, int64_t lead, const T* src, int64_t src_row, T* dst);
 #define FASTCONV_CONV_DIRECT_PLANAR_NAMESPACE(ns) \
   namespace ns {                                  \
   FASTCONV_CONV_DIRECT_PLANAR_DECLARE(float)      \

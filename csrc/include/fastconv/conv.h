@@ -59,8 +59,9 @@ void conv2d_wgrad(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 template <typename T>
 void conv2d_bgrad(const Conv2dParams& p, const T* dy, T* db);
 // dx, dw and db together where one pass over dy serves them all (a depthwise 3x3 with unit strides
-// on unit-stride rows); returns false without touching anything where it does not apply, and the
-// three calls above do the work. dx, dw, db may each be null (not wanted); x_strides describe x,
+// on unit-stride rows; few input channels with unit strides, where db alone comes here too);
+// returns false without touching anything where it does not apply, and the three calls above do
+// the work. dx, dw, db may each be null (not wanted); x_strides describe x,
 // dx_strides dx, w_strides w, dw_strides dw, b_stride db.
 template <typename T>
 bool conv2d_backward(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx, const int64_t* dx_strides,
