@@ -120,3 +120,23 @@ for case in CASES:
 for case in NHWC_CASES:
     check_all_passes(rng, *case, dtype=np.float32, layout="NHWC")
 """)
+
+
+@pytest.mark.parametrize("out_kind", ["fresh", "misaligned_view", "k_not_multiple_of_4"])
+def test_large_channels_last_output(out_kind):
+    """A channels-last output of 4 MB or more leaves through non-temporal stores where it is aligned
+    to 4 floats, through ordinary stores where not: the same values either way, every element
+    written, for any thread count."""
+    rng = np.random.default_rng(5)
+    K = 66 if out_kind == "k_not_multiple_of_4" else 64
+    x = rng.standard_normal((1, 258, 258, 3)).astype(np.float32)
+    w = rng.standard_normal((K, 7, 7, 3)).astype(np.float32)
+    b = rng.standard_normal(K).astype(np.float32)
+    base = np.full(1 + 1 * 129 * 129 * K, np.nan, np.float32)
+    out = (base[1:] if out_kind == "misaligned_view" else base[:-1]).reshape(1, 129, 129, K)
+    assert out.nbytes >= 4 << 20
+    assert_same_bits_for_thread_counts(lambda: fc.conv2d(x, w, b, stride=2, padding=3, layout="NHWC", out=out).copy())
+    y_ref = ref.conv2d(x.transpose(0, 3, 1, 2).astype(np.float64), w.transpose(0, 3, 1, 2).astype(np.float64),
+                       b.astype(np.float64), 2, 3)
+    assert_close(out.transpose(0, 3, 1, 2), y_ref, 3 * 49, np.float32)
+    np.testing.assert_array_equal(fc.conv2d(x, w, b, stride=2, padding=3, layout="NHWC"), out)

@@ -196,6 +196,40 @@ inline bool transpose_16x16(const T* src, int64_t lds, T* dst, int64_t ldd) {
   return false;
 }
 
+// transpose_16x16 with non-temporal stores, for outputs too large to stay in cache: each line of dst
+// goes to memory whole instead of being read in first (half the memory traffic of a large
+// channels-last output). Needs dst and ldd aligned to 4 floats; false where not (or not available),
+// for the caller's ordinary path. Pixel by pixel (v outer), so that each line of 16 values is
+// completed by 4 consecutive stores while the write-combining buffer holds it. The caller ends its
+// task with store_fence().
+template <typename T>
+inline bool transpose_16x16_stream(const T* src, int64_t lds, T* dst, int64_t ldd) {
+#if defined(__SSE__)
+  if constexpr (std::is_same<T, float>::value) {
+    if (reinterpret_cast<uintptr_t>(dst) % 16 != 0 || ldd % 4 != 0) return false;
+    for (int64_t v = 0; v < 16; v += 4)
+      for (int64_t c = 0; c < 16; c += 4) {
+        const float* s = src + c * lds + v;
+        __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + lds), r2 = _mm_loadu_ps(s + 2 * lds),
+               r3 = _mm_loadu_ps(s + 3 * lds);
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+        float* d = dst + v * ldd + c;
+        _mm_stream_ps(d, r0), _mm_stream_ps(d + ldd, r1), _mm_stream_ps(d + 2 * ldd, r2), _mm_stream_ps(d + 3 * ldd, r3);
+      }
+    return true;
+  }
+#endif
+  (void)src, (void)lds, (void)dst, (void)ldd;
+  return false;
+}
+
+// Orders the non-temporal stores above before whatever the thread does next (the pool's hand-back).
+inline void store_fence() {
+#if defined(__SSE__)
+  _mm_sfence();
+#endif
+}
+
 // dst[v * ldd + c] = src[c * lds + v] + bias[v * bias_stride] (no addition when bias is null) for a
 // 16 x 16 block: a channels-last tile of outputs stored to 16 channel planes. The sum is the one an
 // element loop makes (the same bits).
