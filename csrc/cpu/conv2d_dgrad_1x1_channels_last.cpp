@@ -81,6 +81,8 @@ void conv2d_dgrad_1x1_channels_last(const Conv2dParams& p, const T* dy, const T*
     }
   };
 
+  // The computed pixels of a large dx bypass the caches as the zeros do (igemm.h, stream).
+  const bool stream = cpu::stream_output(p.N * p.H * p.W * p.C * static_cast<int64_t>(sizeof(T)));
   parallel_for(0, p.N * p.P, 1, [&](int64_t lo, int64_t hi) {
     const T* a[kMR];
     T* out[kMR];
@@ -97,7 +99,8 @@ void conv2d_dgrad_1x1_channels_last(const Conv2dParams& p, const T* dy, const T*
           for (int64_t cb = 0; cb < c_blocks; ++cb) {
             const int64_t c0 = cb * kNR, nc = std::min(kNR, Cg - c0);
             for (int64_t i = 0; i < rows; ++i) out[i] = image + h0 * xs[2] + (q0 + i) * sw * xs[3] + g * Cg + c0;
-            cpu::igemm_6x64_rows(rows, nc, 1, Kg, ag, Bp.get() + (g * c_blocks + cb) * b_stride, out, nullptr);
+            cpu::igemm_6x64_rows(rows, nc, 1, Kg, ag, Bp.get() + (g * c_blocks + cb) * b_stride, out, nullptr,
+                                 nullptr, stream);
           }
         }
         // The pixels these outputs do not reach: between them in row h0 (and past the last one to

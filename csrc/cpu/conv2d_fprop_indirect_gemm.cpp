@@ -107,6 +107,9 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
   const std::vector<T> zeros(static_cast<size_t>(kernel_channels), T(0));
 
   const int64_t block_pixels = kBlockTiles * kMR;
+  // A large channels-last output bypasses the caches (igemm.h): measured on the 1x1 layer 256 -> 64
+  // channels' dgrad (8x64x56x56 -> 8x256x56x56, 25.7 MB) 63 -> 91 GFLOP/s on one thread.
+  const bool stream = ys[1] == 1 && cpu::stream_output(NPQ * p.K * static_cast<int64_t>(sizeof(T)));
   // A thread's workspace for one block of pixels.
   struct Workspace {
     std::vector<const T*> ptrs;
@@ -181,7 +184,7 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
           T* out_rows[kMR];
           for (int64_t i = 0; i < rows; ++i) out_rows[i] = yk + out_offset[tile * kMR + i];
           cpu::igemm_6x64_rows(rows, nk, kernel_taps, kernel_channels, ptrs.data() + tile * kernel_taps * kMR, B,
-                               out_rows, bias, next_tile(kb, tile));
+                               out_rows, bias, next_tile(kb, tile), stream);
         }
         continue;
       }
@@ -232,6 +235,7 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
         const int64_t g = task / blocks, pix0 = (task % blocks) * block_pixels;
         run_block(g, pix0, std::min(block_pixels, NPQ - pix0), PixelSource<T>{x + g * Cg, xs[0], xs[2], xs[3], 0, 0}, ws);
       }
+      if (stream) cpu::store_fence();
     });
     return;
   }
@@ -255,6 +259,7 @@ void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, c
       for (int64_t pix0 = n * PQ + oh0 * p.Q; pix0 < pix_end; pix0 += block_pixels)
         run_block(g, pix0, std::min(block_pixels, pix_end - pix0), band_rows_src, ws);
     }
+    if (stream) cpu::store_fence();
   });
 }
 

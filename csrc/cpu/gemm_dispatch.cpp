@@ -4,6 +4,9 @@
 #include "ukernels/gemm_rows.h"
 #include "ukernels/gemm_nt.h"
 #include "ukernels/igemm.h"
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 namespace fastconv {
 namespace cpu {
@@ -19,7 +22,7 @@ template <typename T>
 using IgemmFn = void (*)(int64_t, int64_t, int64_t, int64_t, const T* const*, const T*, T*, int64_t, const T* const*);
 template <typename T>
 using IgemmRowsFn =
-    void (*)(int64_t, int64_t, int64_t, int64_t, const T* const*, const T*, T* const*, const T*, const T* const*);
+    void (*)(int64_t, int64_t, int64_t, int64_t, const T* const*, const T*, T* const*, const T*, const T* const*, bool);
 }  // namespace
 
 void gemm_tile(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
@@ -77,15 +80,21 @@ void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const doub
 }
 
 void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
-                     float* const* out, const float* bias, const float* const* a_next) {
+                     float* const* out, const float* bias, const float* const* a_next, bool stream) {
   static const IgemmRowsFn<float> fn = FASTCONV_PICK_FOR_ISA(IgemmRowsFn<float>, igemm_6x64_rows);
-  fn(rows, cols, taps, Cg, a, B, out, bias, a_next);
+  fn(rows, cols, taps, Cg, a, B, out, bias, a_next, stream);
 }
 
 void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a, const double* B,
-                     double* const* out, const double* bias, const double* const* a_next) {
+                     double* const* out, const double* bias, const double* const* a_next, bool stream) {
   static const IgemmRowsFn<double> fn = FASTCONV_PICK_FOR_ISA(IgemmRowsFn<double>, igemm_6x64_rows);
-  fn(rows, cols, taps, Cg, a, B, out, bias, a_next);
+  fn(rows, cols, taps, Cg, a, B, out, bias, a_next, stream);
+}
+
+void store_fence() {
+#if defined(__SSE__)
+  _mm_sfence();
+#endif
 }
 
 }  // namespace cpu

@@ -30,10 +30,11 @@ constexpr int64_t kIgemmCols = 64;
   void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a,            \
                   const double* B, double* C, int64_t ldc, const double* const* a_next);                     \
   void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a,        \
-                       const float* B, float* const* out, const float* bias, const float* const* a_next);    \
+                       const float* B, float* const* out, const float* bias, const float* const* a_next,     \
+                       bool stream);                                                                         \
   void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a,       \
                        const double* B, double* const* out, const double* bias,                              \
-                       const double* const* a_next);                                                         \
+                       const double* const* a_next, bool stream);                                            \
   }
 FASTCONV_IGEMM_DECLARE(scalar)
 FASTCONV_IGEMM_DECLARE(avx2)
@@ -43,6 +44,11 @@ FASTCONV_IGEMM_DECLARE(avx512)
 // The same sums stored straight to channels-last outputs: row i < rows to out[i][0 .. cols), plus
 // bias[n] added after the sum when bias is not null (the bits of C[i][n] + bias[n] above). Saves
 // the staging buffer and the second pass over it.
+// stream: a hint that the outputs will not be read soon (an output far larger than the caches).
+// Kernels may then store full 64-byte-aligned rows with non-temporal stores, which skip reading
+// each line into the cache before writing it (a third of the memory traffic of a pass that writes
+// a large output, and the stall on each line's read); the caller issues store_fence() before the
+// outputs are read (at the end of each parallel task). Same values either way.
 
 // The selected ISA's kernels.
 void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
@@ -51,9 +57,18 @@ void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const doub
                 double* C, int64_t ldc, const double* const* a_next = nullptr);
 
 void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
-                     float* const* out, const float* bias, const float* const* a_next = nullptr);
+                     float* const* out, const float* bias, const float* const* a_next = nullptr, bool stream = false);
 void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a, const double* B,
-                     double* const* out, const double* bias, const double* const* a_next = nullptr);
+                     double* const* out, const double* bias, const double* const* a_next = nullptr,
+                     bool stream = false);
+
+// Orders non-temporal stores before later loads and stores (a no-op where there are none).
+void store_fence();
+
+// Whether a pass writing `bytes` of output should ask for streaming stores: only outputs well past
+// the last-level cache share per core, which a following pass would read from memory anyway.
+constexpr int64_t kStreamOutputBytes = int64_t(8) << 20;
+inline bool stream_output(int64_t bytes) { return bytes >= kStreamOutputBytes; }
 
 }  // namespace cpu
 }  // namespace fastconv

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "igemm.h"
 
@@ -66,12 +67,24 @@ void igemm_6xNV(int64_t rows, int64_t taps, int64_t Cg, const float* const* a, c
     for (int n = 0; n < NV; ++n) _mm512_storeu_ps(C + i * ldc + 16 * n, acc[i][n]);
 }
 
-// Stores of the first `cols` channels of each row, bias added after the sum.
+// Stores of the first `cols` channels of each row, bias added after the sum. Full 64-channel rows
+// on 64-byte boundaries go out as non-temporal stores when asked (igemm.h, stream).
 template <int NV>
 void igemm_6xNV_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
-                     float* const* out, const float* bias, const float* const* a_next) {
+                     float* const* out, const float* bias, const float* const* a_next, bool stream) {
   __m512 acc[6][NV];
   igemm_6xNV_sums<NV>(taps, Cg, a, B, a_next, acc);
+  if (NV == 4 && stream && cols == kIgemmCols) {
+    uintptr_t misaligned = 0;
+    for (int64_t i = 0; i < rows; ++i) misaligned |= reinterpret_cast<uintptr_t>(out[i]);
+    if ((misaligned & 63) == 0) {
+      __m512 bv[NV];
+      for (int n = 0; n < NV; ++n) bv[n] = bias ? _mm512_loadu_ps(bias + 16 * n) : _mm512_setzero_ps();
+      for (int64_t i = 0; i < rows; ++i)
+        for (int n = 0; n < NV; ++n) _mm512_stream_ps(out[i] + 16 * n, bias ? _mm512_add_ps(acc[i][n], bv[n]) : acc[i][n]);
+      return;
+    }
+  }
   __mmask16 mask[NV];
   __m512 bv[NV];
   for (int n = 0; n < NV; ++n) {
@@ -97,11 +110,11 @@ void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const floa
 }
 
 void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
-                     float* const* out, const float* bias, const float* const* a_next) {
+                     float* const* out, const float* bias, const float* const* a_next, bool stream) {
   if (cols <= 32)
-    igemm_6xNV_rows<2>(rows, cols, taps, Cg, a, B, out, bias, a_next);
+    igemm_6xNV_rows<2>(rows, cols, taps, Cg, a, B, out, bias, a_next, stream);
   else
-    igemm_6xNV_rows<4>(rows, cols, taps, Cg, a, B, out, bias, a_next);
+    igemm_6xNV_rows<4>(rows, cols, taps, Cg, a, B, out, bias, a_next, stream);
 }
 
 }  // namespace avx512
