@@ -6,7 +6,10 @@
 Passes: fwd (with bias), dx, dw, bwd (dx + dw + db), each in NCHW and NHWC (channels_last torch
 tensors over the same memory). Every fastconv result is checked against torch once before timing.
 --clock cpu (the default) times process CPU time: on a shared machine it leaves out the time other
-processes hold the cores, so compare it at one thread only. --in-cache also reports the kernels' own
+processes hold the cores, so compare it at one thread only. Each row also gives fastconv's bytes per
+second (the arrays a pass must read and write once: fwd x + y, dx dy + dx, dw x + dy, bwd x + dy + dx)
+as a share of the copy bandwidth measured by the same clock in the same process (a NumPy copy of
+128 MiB, read + write counted, best of 5). --in-cache also reports the kernels' own
 speed on an image small enough to stay in L2 (ns per output element, the best of many runs) and
 its fraction of one core's FMA peak (9 multiply-adds per element).
 """
@@ -86,6 +89,17 @@ def in_cache(layout, reps=201):
     return out
 
 
+# Arrays of the image's size each pass reads or writes once.
+PASS_ARRAYS = {"fwd": 2, "dx": 2, "dw": 2, "bwd": 3}
+
+
+def copy_gbs(clock, mib=128, tries=5):
+    """Best GB/s (read + write) of NumPy copies of `mib` MiB, timed by `clock`."""
+    src = np.ones((mib << 20) // 4, np.float32)
+    dst = np.zeros_like(src)
+    return max(2 * src.nbytes / _timed(lambda: np.copyto(dst, src), clock) for _ in range(tries)) / 1e9
+
+
 def _timed(fn, clock):
     s = clock()
     fn()
@@ -111,7 +125,9 @@ def main() -> None:
     print(f"depthwise 3x3, {N}x{C}x{H}x{W}, {args.threads} thread(s), {args.clock} time, medians of {args.reps}; "
           f"fastconv {fc.__version__} [{fc.build_info()['cpu_isa_selected']}], torch {torch.__version__}; "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"{'layout':6s} {'pass':4s} {'fastconv ms':>11s} {'torch ms':>9s} {'ratio':>6s}")
+    copy = copy_gbs(clock)
+    print(f"copy bandwidth (NumPy, 128 MiB, read + write): {copy:.1f} GB/s")
+    print(f"{'layout':6s} {'pass':4s} {'fastconv ms':>11s} {'torch ms':>9s} {'ratio':>6s} {'GB/s':>6s} {'% copy':>6s}")
     for layout in ("NCHW", "NHWC"):
         for name, (ours, theirs) in passes(x, w, b, dy, layout).items():
             check(name, ours(), theirs(), layout)
@@ -120,7 +136,8 @@ def main() -> None:
                 a.append(_timed(ours, clock))
                 t.append(_timed(theirs, clock))
             ma, mt = statistics.median(a) * 1e3, statistics.median(t) * 1e3
-            print(f"{layout:6s} {name:4s} {ma:11.3f} {mt:9.3f} {mt / ma:5.2f}x", flush=True)
+            gbs = PASS_ARRAYS[name] * x.nbytes / ma / 1e6
+            print(f"{layout:6s} {name:4s} {ma:11.3f} {mt:9.3f} {mt / ma:5.2f}x {gbs:6.1f} {gbs / copy:6.0%}", flush=True)
     if args.in_cache:
         peak = max(fc._C.fma_peak_gflops(0.05, 1) for _ in range(10))  # short tries: one misses the others
         floor = 18 / peak  # ns per element at the peak: 9 multiply-adds
