@@ -9,7 +9,7 @@ tensors over the same memory). Every fastconv result is checked against torch on
 processes hold the cores, so compare it at one thread only. Each row also gives fastconv's bytes per
 second (the arrays a pass must read and write once: fwd x + y, dx dy + dx, dw x + dy, bwd x + dy + dx)
 as a share of the copy bandwidth measured by the same clock in the same process (a NumPy copy of
-128 MiB, read + write counted, best of 5). --in-cache also reports the kernels' own
+128 MiB, read + write counted, best of 5; with --clock wall split over --threads threads). --in-cache also reports the kernels' own
 speed on an image small enough to stay in L2 (ns per output element, the best of many runs) and
 its fraction of one core's FMA peak (9 multiply-adds per element).
 """
@@ -125,8 +125,13 @@ def main() -> None:
     print(f"depthwise 3x3, {N}x{C}x{H}x{W}, {args.threads} thread(s), {args.clock} time, medians of {args.reps}; "
           f"fastconv {fc.__version__} [{fc.build_info()['cpu_isa_selected']}], torch {torch.__version__}; "
           f"load average {os.getloadavg()[0]:.2f}")
-    copy = copy_gbs(clock)
-    print(f"copy bandwidth (NumPy, 128 MiB, read + write): {copy:.1f} GB/s")
+    if args.clock == "cpu":
+        copy = copy_gbs(clock)
+    else:  # wall clock: the copy split over as many threads as the kernels get
+        from fastconv.cli.peak import copy_bandwidth
+
+        copy = copy_bandwidth(args.threads)
+    print(f"copy bandwidth (NumPy, 128 MiB, read + write, {args.threads} thread(s)): {copy:.1f} GB/s")
     print(f"{'layout':6s} {'pass':4s} {'fastconv ms':>11s} {'torch ms':>9s} {'ratio':>6s} {'GB/s':>6s} {'% copy':>6s}")
     for layout in ("NCHW", "NHWC"):
         for name, (ours, theirs) in passes(x, w, b, dy, layout).items():
