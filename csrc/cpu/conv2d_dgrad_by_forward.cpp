@@ -6,9 +6,15 @@
 // (r0, r0 + d, ...) with d = stride / gcd(stride, dilation), and read dy at rows
 // i + (a + pad - r * dilation) / stride, so each phase is such a correlation with a rotated
 // sub-filter of dilation dilation / gcd, written to the phase's sub-grid of dx; a phase no tap
-// reaches is zero. dy is copied to channels-last once if it is not already.
+// reaches is zero. dy is copied to channels-last once if it is not already. Planar dx (NCHW) with
+// stride > 1: each phase is written to its own dense planes of a workspace and one pass
+// interleaves them into dx, instead of every phase storing to every other value of dx's rows (each
+// line of dx read from memory and written back once per phase sharing it, one value at a time).
 #include <algorithm>
 #include <vector>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 #include "conv2d_algorithms.h"
 #include "conv2d_tiles.h"
@@ -37,6 +43,46 @@ void zero_phase(const Conv2dParams& p, int64_t a, int64_t b, int64_t rows, int64
   });
 }
 
+// Stride phases in a workspace: phase (a, b) of image n, channel c is a dense rows x cols plane at
+// ph + ((a * stride_w + b) * N * C + n * C + c) * rows * cols (rows, cols: those of phase (0, 0),
+// the largest).
+struct PhasePlanes {
+  int64_t rows, cols;
+  explicit PhasePlanes(const Conv2dParams& p) : rows(cpu::ceil_div(p.H, p.stride_h)), cols(cpu::ceil_div(p.W, p.stride_w)) {}
+  int64_t size(const Conv2dParams& p) const { return p.stride_h * p.stride_w * p.N * p.C * rows * cols; }
+  int64_t phase_offset(const Conv2dParams& p, int64_t a, int64_t b) const { return (a * p.stride_w + b) * p.N * p.C * rows * cols; }
+};
+
+// dx[n, c, h, v] = phase (h % stride_h, v % stride_w) at (h / stride_h, v / stride_w), dx rows in
+// parallel. Two column phases and unit column stride (stride 2, NCHW): 4 values of each phase
+// row interleaved into 8 of dx at a time.
+template <typename T>
+void interleave_phases(const Conv2dParams& p, const PhasePlanes& pp, const T* ph, T* dx) {
+  const int64_t* xs = p.x_strides;
+  const int64_t plane = pp.rows * pp.cols;
+  parallel_for(0, p.N * p.C * p.H, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t h = t % p.H, nc = t / p.H, n = nc / p.C, c = nc % p.C;
+      const int64_t a = h % p.stride_h, i = h / p.stride_h;
+      T* row = dx + n * xs[0] + c * xs[1] + h * xs[2];
+      const T* src = ph + pp.phase_offset(p, a, 0) + nc * plane + i * pp.cols;
+      const int64_t phase_stride = pp.phase_offset(p, 0, 1);
+      int64_t v = 0;
+#if defined(__SSE__)
+      if constexpr (std::is_same<T, float>::value) {
+        if (p.stride_w == 2 && xs[3] == 1)
+          for (; v + 8 <= p.W; v += 8) {
+            const __m128 e = _mm_loadu_ps(src + v / 2), o = _mm_loadu_ps(src + phase_stride + v / 2);
+            _mm_storeu_ps(row + v, _mm_unpacklo_ps(e, o));
+            _mm_storeu_ps(row + v + 4, _mm_unpackhi_ps(e, o));
+          }
+      }
+#endif
+      for (; v < p.W; ++v) row[v * xs[3]] = src[(v % p.stride_w) * phase_stride + v / p.stride_w];
+    }
+  });
+}
+
 }  // namespace
 
 template <typename T>
@@ -51,7 +97,12 @@ void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* 
     cpu::channels_last_strides(p.K, p.P, p.Q, ys);
     dyl = dyt.get();
   }
-  const int64_t* xs = p.x_strides;
+  // Planar dx with stride > 1: the phases go to dense planes of `ph`, then interleave into dx.
+  const bool via_phase_planes = p.x_strides[1] != 1 && p.stride_h * p.stride_w > 1;
+  const PhasePlanes pp(p);
+  const auto ph = cpu::scratch<T>(via_phase_planes ? pp.size(p) : 0);
+  int64_t xs[4] = {p.x_strides[0], p.x_strides[1], p.x_strides[2], p.x_strides[3]};
+  if (via_phase_planes) xs[0] = p.C * pp.rows * pp.cols, xs[1] = pp.rows * pp.cols, xs[2] = pp.cols, xs[3] = 1;
   for (int64_t a = 0; a < std::min(p.stride_h, p.H); ++a)
     for (int64_t b = 0; b < std::min(p.stride_w, p.W); ++b) {
       const std::vector<int64_t> rs = cpu::stride_phase_taps(a, p.R, p.stride_h, p.pad_h, p.dilation_h);
@@ -61,8 +112,14 @@ void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* 
       const int64_t oh = rs.empty() ? 0 : (a + p.pad_h - rs.back() * p.dilation_h) / p.stride_h;
       const int64_t ow = ss.empty() ? 0 : (b + p.pad_w - ss.back() * p.dilation_w) / p.stride_w;
       const int64_t skip_h = std::max<int64_t>(0, oh), skip_w = std::max<int64_t>(0, ow);
+      // Phase (a, b) of dx, or its dense planes: pixel (i, j) at i * y_h + j * y_w.
+      T* dxp = via_phase_planes ? ph.get() + pp.phase_offset(p, a, b) : dx + a * xs[2] + b * xs[3];
+      const int64_t y_h = via_phase_planes ? xs[2] : p.stride_h * xs[2], y_w = via_phase_planes ? 1 : p.stride_w * xs[3];
       if (rs.empty() || ss.empty() || p.P - skip_h <= 0 || p.Q - skip_w <= 0) {
-        zero_phase(p, a, b, rows, cols, dx);
+        if (via_phase_planes)
+          std::fill_n(dxp, p.N * p.C * pp.rows * pp.cols, T(0));
+        else
+          zero_phase(p, a, b, rows, cols, dx);
         continue;
       }
       const int64_t dr = rs.size() > 1 ? rs[1] - rs[0] : 1, ds = ss.size() > 1 ? ss[1] - ss[0] : 1;
@@ -73,8 +130,7 @@ void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* 
       q.pad_h = std::max<int64_t>(0, -oh), q.pad_w = std::max<int64_t>(0, -ow);
       q.dilation_h = dr * p.dilation_h / p.stride_h, q.dilation_w = ds * p.dilation_w / p.stride_w;
       for (int i = 0; i < 4; ++i) q.x_strides[i] = ys[i];
-      q.y_strides[0] = xs[0], q.y_strides[1] = xs[1], q.y_strides[2] = p.stride_h * xs[2];
-      q.y_strides[3] = p.stride_w * xs[3];
+      q.y_strides[0] = xs[0], q.y_strides[1] = xs[1], q.y_strides[2] = y_h, q.y_strides[3] = y_w;
       // w'[c, k, r', s'] = w[k, c, rs.back() - r' * dr, ss.back() - s' * ds]
       q.w_strides[0] = p.w_strides[1], q.w_strides[1] = p.w_strides[0];
       q.w_strides[2] = -dr * p.w_strides[2], q.w_strides[3] = -ds * p.w_strides[3];
@@ -82,8 +138,9 @@ void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* 
         conv2d_fprop_implicit_gemm<T>(
             q, dyl + g * Kg * ys[1] + skip_h * ys[2] + skip_w * ys[3],
             w + g * Kg * p.w_strides[0] + rs.back() * p.w_strides[2] + ss.back() * p.w_strides[3], nullptr,
-            dx + g * Cg * xs[1] + a * xs[2] + b * xs[3]);
+            dxp + g * Cg * xs[1]);
     }
+  if (via_phase_planes) interleave_phases(p, pp, ph.get(), dx);
 }
 
 template void conv2d_dgrad_by_forward<float>(const Conv2dParams&, const float*, const float*, float*);
