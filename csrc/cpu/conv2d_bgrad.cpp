@@ -2,8 +2,8 @@
 //   dy: (N, K, P, Q)   db: (K,)
 // Channels contiguous (NHWC): the batch's pixels are cut into parts fixed by the problem; each
 // part adds its pixels' channel vectors in order (vectorised along k), then the parts are added in
-// order. Otherwise one task per channel sums its rows in 16 fixed lanes (vectorised along q). Either
-// way every db[k] is the same sum in the same order for any thread count.
+// order. Otherwise one task per channel sums its planes in 16 fixed lanes (vectorised along the
+// plane). Either way every db[k] is the same sum in the same order for any thread count.
 #include <algorithm>
 #include <vector>
 
@@ -48,19 +48,27 @@ void conv2d_bgrad(const Conv2dParams& p, const T* dy, T* db) {
     }
     return;
   }
+  // Value (i, j) of a plane goes to lane (i * Q + j) % 16, whatever dy's strides: planes whose
+  // rows follow each other (any NCHW array) are one vectorised run, even with rows shorter than the
+  // lanes (the 11x11 planes of a small CNN); others go value by value, to the same lanes in the
+  // same order, so the bits do not depend on the layout.
+  const bool plane_run = ys[3] == 1 && ys[2] == p.Q;
+  const int64_t PQ_run = p.P * p.Q;
   parallel_for(0, p.K, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t k = lo; k < hi; ++k) {
       T lane[kLanes] = {};
-      for (int64_t n = 0; n < p.N; ++n)
-        for (int64_t i = 0; i < p.P; ++i) {
-          const T* row = dy + n * ys[0] + k * ys[1] + i * ys[2];
-          int64_t j = 0;
-          if (ys[3] == 1) {
-            for (; j + kLanes <= p.Q; j += kLanes)
-              for (int64_t l = 0; l < kLanes; ++l) lane[l] += row[j + l];
-          }
-          for (; j < p.Q; ++j) lane[j % kLanes] += row[j * ys[3]];
+      for (int64_t n = 0; n < p.N; ++n) {
+        const T* plane = dy + n * ys[0] + k * ys[1];
+        if (plane_run) {
+          int64_t f = 0;
+          for (; f + kLanes <= PQ_run; f += kLanes)
+            for (int64_t l = 0; l < kLanes; ++l) lane[l] += plane[f + l];
+          for (; f < PQ_run; ++f) lane[f % kLanes] += plane[f];
+          continue;
         }
+        for (int64_t i = 0; i < p.P; ++i)
+          for (int64_t j = 0; j < p.Q; ++j) lane[(i * p.Q + j) % kLanes] += plane[i * ys[2] + j * ys[3]];
+      }
       db[k * p.b_stride] = sum_lanes(lane);
     }
   });
