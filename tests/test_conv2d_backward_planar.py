@@ -54,10 +54,12 @@ def test_vs_reference(case, layout, dtype):
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 def test_each_gradient_alone_has_the_bits_it_has_with_the_others(layout):
+    """Any subset of the gradients from planar dy; with dx, from channels-last dy (without dx, that
+    dy goes to the channels-last kernels: test_vs_reference_without_dx)."""
     case = CASES[8]
     _, full = gradients(case, np.float32, layout, np.random.default_rng(1))
     for needs in itertools.product([False, True], repeat=3):
-        if not any(needs):
+        if not any(needs) or (layout == "NHWC" and not needs[0]):
             continue
         _, got = gradients(case, np.float32, layout, np.random.default_rng(1), needs)
         for g, f, need in zip(got, full, needs):
@@ -65,6 +67,21 @@ def test_each_gradient_alone_has_the_bits_it_has_with_the_others(layout):
                 assert g.tobytes() == f.tobytes(), needs
             else:
                 assert g is None
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("needs", [(False, True, False), (False, False, True), (False, True, True)])
+def test_vs_reference_without_dx(layout, needs):
+    case = CASES[1]
+    N, C, H, W, K, R, S, padding, dilation = case
+    (x, w, b, dy), (dx, dw, db) = gradients(case, np.float32, layout, np.random.default_rng(7), needs)
+    xr, wr, dyr = (to_nchw(a, layout).astype(np.float64) for a in (x, w, dy))
+    assert dx is None and (dw is None) == (not needs[1]) and (db is None) == (not needs[2])
+    if needs[1]:
+        assert_close(to_nchw(dw, layout), ref.conv2d_wgrad(dyr, xr, wr.shape, 1, padding, dilation), N * H * W,
+                     np.float32)
+    if needs[2]:
+        assert_close(db, ref.conv2d_bgrad(dyr), N * H * W, np.float32)
 
 
 def test_gradient_entry_points_alone_match():

@@ -83,9 +83,9 @@ void conv2d_wgrad_direct_planar(const Conv2dParams& p, const T* dy, const T* x, 
 
 // dx, dw and db (each may be null) from one staged copy of dy, for at most 4 input channels (one
 // group) and unit strides, on the planar kernels (conv2d_backward_direct_planar.cpp); conv2d.cpp
-// sends every such gradient there, alone or together (dx not where Winograd is asked for: dw and db
-// still are, the same bits as for any algorithm). dx_strides describe dx, dw_strides dw,
-// p.b_stride db.
+// sends such gradients there, alone or together (dx not where Winograd is asked for: dw and db
+// still are, the same bits as for any algorithm; not dw and db without dx from channels-last dy).
+// dx_strides describe dx, dw_strides dw, p.b_stride db.
 bool conv2d_backward_direct_planar_applies(const Conv2dParams& p);
 template <typename T>
 void conv2d_backward_direct_planar(const Conv2dParams& p, const T* dy, const T* x, const T* w, T* dx,

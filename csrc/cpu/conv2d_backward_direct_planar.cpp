@@ -19,7 +19,8 @@
 // the dx rows of its band (the last band also those below the last dy row) and adds its dw and db
 // sums into its part's partial; parts are fixed by the problem, added in order at the end. Every
 // output is the same sum in the same order for any thread count, and each gradient's bits do not
-// depend on which others are asked for.
+// depend on which others are asked for (conv2d.cpp sends dw and db without dx from channels-last
+// dy to the channels-last kernels).
 #include <algorithm>
 #include <cstring>
 #include <vector>
