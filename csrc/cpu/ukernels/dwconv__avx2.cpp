@@ -38,6 +38,7 @@ struct Vec<float> {
   static reg loadm(const float* p, mask_t m) { return _mm256_maskload_ps(p, m); }
   static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
   static void storen(float* p, reg v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
+  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
   static float hsum(reg v) {
     alignas(32) float lanes[L];
@@ -64,6 +65,7 @@ struct Vec<double> {
   static reg loadm(const double* p, mask_t m) { return _mm256_maskload_pd(p, m); }
   static void store(double* p, reg v) { _mm256_storeu_pd(p, v); }
   static void storen(double* p, reg v, int n) { _mm256_maskstore_pd(p, mask(n), v); }
+  static reg add(reg a, reg b) { return _mm256_add_pd(a, b); }
   static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
   static double hsum(reg v) {
     alignas(32) double lanes[L];

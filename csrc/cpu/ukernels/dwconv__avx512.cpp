@@ -34,6 +34,7 @@ struct Vec<float> {
   static reg loadm(const float* p, mask_t m) { return _mm512_maskz_loadu_ps(m, p); }
   static void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
   static void storen(float* p, reg v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
+  static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
   static float hsum(reg v) {
     alignas(64) float lanes[L];
@@ -60,6 +61,7 @@ struct Vec<double> {
   static reg loadm(const double* p, mask_t m) { return _mm512_maskz_loadu_pd(m, p); }
   static void store(double* p, reg v) { _mm512_storeu_pd(p, v); }
   static void storen(double* p, reg v, int n) { _mm512_mask_storeu_pd(p, mask(n), v); }
+  static reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
   static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
   static double hsum(reg v) {
     alignas(64) double lanes[L];

@@ -27,6 +27,7 @@ struct Vec {
   static reg loadm(const T* p, mask_t m) { return m ? *p : T(0); }
   static void store(T* p, reg v) { *p = v; }
   static void storen(T* p, reg v, int) { *p = v; }
+  static reg add(reg a, reg b) { return a + b; }
   static reg fma(reg a, reg b, reg c) { return a * b + c; }
   static T hsum(reg v) { return v; }
 };
