@@ -79,15 +79,21 @@ void conv2d_wgrad_channels_last(const Conv2dParams& p, const T* dy, const T* x, 
   // as the chunk (a short last chunk, e.g. 32 of the 288 pixels of the seed model's third layer at
   // batch 32, must not cost a full one); zero past K/G.
   const int64_t a_size = panels * cpu::kPanelRows * kChunk, chunks = cpu::ceil_div(NPQ, kChunk);
+  const int64_t full_panels = Kg / cpu::kPanelRows, tail_rows = Kg % cpu::kPanelRows;
   const auto build_a = [&](int64_t g, int64_t pix0, int64_t count, T* a) {
     for (int64_t t = 0; t < count; ++t) {
       const int64_t pix = pix0 + t, n = pix / PQ, oh = (pix % PQ) / p.Q, ow = pix % p.Q;
       const T* src = dy + n * ys[0] + oh * ys[2] + ow * ys[3] + g * Kg;
-      for (int64_t panel = 0; panel < panels; ++panel) {
+      // Full panels as fixed-length copies (the compiler's vector moves), then the short last one.
+      for (int64_t panel = 0; panel < full_panels; ++panel) {
         T* dst = a + (panel * count + t) * cpu::kPanelRows;
-        const int64_t k0 = panel * cpu::kPanelRows, nk = std::min(cpu::kPanelRows, Kg - k0);
-        for (int64_t i = 0; i < nk; ++i) dst[i] = src[k0 + i];
-        for (int64_t i = nk; i < cpu::kPanelRows; ++i) dst[i] = T(0);
+        const T* s = src + panel * cpu::kPanelRows;
+        for (int i = 0; i < cpu::kPanelRows; ++i) dst[i] = s[i];
+      }
+      if (tail_rows) {
+        T* dst = a + (full_panels * count + t) * cpu::kPanelRows;
+        const T* s = src + full_panels * cpu::kPanelRows;
+        for (int64_t i = 0; i < cpu::kPanelRows; ++i) dst[i] = i < tail_rows ? s[i] : T(0);
       }
     }
   };
