@@ -12,8 +12,10 @@ void conv2d_fprop_implicit_gemm(const Conv2dParams& p, const T* x, const T* w, c
 template <typename T>
 void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx);
 // Forward by indirect GEMM when the input's channels are contiguous (NHWC), chosen inside
-// conv2d_fprop_implicit_gemm.
+// conv2d_fprop_implicit_gemm; planar input (NCHW) goes through channels-last copies of the rows
+// each band of output rows reads. A task's block of output pixels is kIndirectGemmBlockPixels.
 bool conv2d_indirect_gemm_applies(const Conv2dParams& p);
+constexpr int64_t kIndirectGemmBlockPixels = 96;
 template <typename T>
 void conv2d_fprop_indirect_gemm(const Conv2dParams& p, const T* x, const T* w, const T* b, T* y);
 // Whether the form conv2d_dgrad_implicit_gemm / conv2d_wgrad_implicit_gemm picks for p (planar dy)

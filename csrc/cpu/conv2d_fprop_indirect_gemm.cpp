@@ -19,6 +19,7 @@ namespace fastconv {
 namespace {
 constexpr int64_t kMR = cpu::kIgemmRows, kNR = cpu::kIgemmCols;
 constexpr int64_t kBlockTiles = 16;  // micro-tiles of kMR pixels per task
+static_assert(kBlockTiles * kMR == kIndirectGemmBlockPixels, "conv2d_algorithms.h states the block size");
 
 // Where a task reads input pixel (n, h, v) of its group: base + (n - n0) * n_stride +
 // (h - h0) * h_stride + v * w_stride (x itself, or a band's copy of rows h0, h0 + 1, ... of image n0).
