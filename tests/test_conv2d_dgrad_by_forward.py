@@ -19,6 +19,8 @@ CASES = [
     (2, 12, 40, 50, 32, 2, 2, 3, 0, 1, 1),         # stride > kernel: phases no tap reaches
     (1, 16, 20, 35, 40, 3, 5, (1, 2), (1, 2), 1, 1),  # one row phase, two column phases
     (1, 16, 40, 50, 32, 3, 3, (2, 3), 1, (2, 1), 2),  # groups, dilation, anisotropic stride
+    (2, 24, 30, 27, 32, 1, 1, 2, 0, 1, 1),         # strided 1x1: 3 of 4 phases all zeros, odd W
+    (1, 32, 31, 40, 32, 1, 1, (3, 2), 0, 1, 2),    # strided 1x1, groups: rows and columns of zeros
 ]
 
 
@@ -48,6 +50,22 @@ def test_exact_on_small_integers():
     dy = rng.integers(-3, 4, (2, 32, 16, 14)).astype(np.float32)
     dx = fc.conv2d_backward(dy, x, w, None, 2, 1, needs_input_grad=(True, False, False))[0]
     np.testing.assert_array_equal(dx, ref.conv2d_dgrad(dy.astype(np.float64), x.shape, w.astype(np.float64), 2, 1))
+
+
+@pytest.mark.parametrize("stride", [2, (2, 3)])
+def test_strided_1x1_writes_every_value(stride):
+    """The phases no tap reaches are never in the workspace: their zeros must still reach every value
+    of a NaN-filled dx, and the rest be exact on small integers."""
+    from fastconv import _C
+
+    rng = np.random.default_rng(4)
+    x = np.zeros((2, 32, 29, 38), np.float32)
+    w = rng.integers(-3, 4, (48, 32, 1, 1)).astype(np.float32)
+    dy = rng.integers(-3, 4, fc.conv2d(x, w, None, stride).shape).astype(np.float32)
+    dx = np.full(x.shape, np.nan, np.float32)
+    s = (stride, stride) if isinstance(stride, int) else stride
+    _C.conv2d_dgrad(dy, w, dx, s, (0, 0), (1, 1), 1)
+    np.testing.assert_array_equal(dx, ref.conv2d_dgrad(dy.astype(np.float64), x.shape, w.astype(np.float64), stride, 0))
 
 
 def test_same_bits_for_thread_counts():

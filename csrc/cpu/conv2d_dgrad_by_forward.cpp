@@ -55,9 +55,11 @@ struct PhasePlanes {
 
 // dx[n, c, h, v] = phase (h % stride_h, v % stride_w) at (h / stride_h, v / stride_w), dx rows in
 // parallel. Two column phases and unit column stride (stride 2, NCHW): 4 values of each phase
-// row interleaved into 8 of dx at a time.
+// row interleaved into 8 of dx at a time. zero[a * stride_w + b]: phase (a, b) is all zeros and was
+// never written to the workspace (3 of the 4 phases of a stride-2 1x1 layer), so it is not read.
 template <typename T>
-void interleave_phases(const Conv2dParams& p, const PhasePlanes& pp, const T* ph, T* dx) {
+void interleave_phases(const Conv2dParams& p, const PhasePlanes& pp, const T* ph, const std::vector<char>& zero,
+                       T* dx) {
   const int64_t* xs = p.x_strides;
   const int64_t plane = pp.rows * pp.cols;
   parallel_for(0, p.N * p.C * p.H, 1, [&](int64_t lo, int64_t hi) {
@@ -65,6 +67,11 @@ void interleave_phases(const Conv2dParams& p, const PhasePlanes& pp, const T* ph
       const int64_t h = t % p.H, nc = t / p.H, n = nc / p.C, c = nc % p.C;
       const int64_t a = h % p.stride_h, i = h / p.stride_h;
       T* row = dx + n * xs[0] + c * xs[1] + h * xs[2];
+      const char* zero_b = zero.data() + a * p.stride_w;
+      if (std::all_of(zero_b, zero_b + p.stride_w, [](char z) { return z != 0; })) {
+        for (int64_t v = 0; v < p.W; ++v) row[v * xs[3]] = T(0);
+        continue;
+      }
       const T* src = ph + pp.phase_offset(p, a, 0) + nc * plane + i * pp.cols;
       const int64_t phase_stride = pp.phase_offset(p, 0, 1);
       int64_t v = 0;
@@ -72,13 +79,17 @@ void interleave_phases(const Conv2dParams& p, const PhasePlanes& pp, const T* ph
       if constexpr (std::is_same<T, float>::value) {
         if (p.stride_w == 2 && xs[3] == 1)
           for (; v + 8 <= p.W; v += 8) {
-            const __m128 e = _mm_loadu_ps(src + v / 2), o = _mm_loadu_ps(src + phase_stride + v / 2);
+            const __m128 e = zero_b[0] ? _mm_setzero_ps() : _mm_loadu_ps(src + v / 2);
+            const __m128 o = zero_b[1] ? _mm_setzero_ps() : _mm_loadu_ps(src + phase_stride + v / 2);
             _mm_storeu_ps(row + v, _mm_unpacklo_ps(e, o));
             _mm_storeu_ps(row + v + 4, _mm_unpackhi_ps(e, o));
           }
       }
 #endif
-      for (; v < p.W; ++v) row[v * xs[3]] = src[(v % p.stride_w) * phase_stride + v / p.stride_w];
+      for (; v < p.W; ++v) {
+        const int64_t b = v % p.stride_w;
+        row[v * xs[3]] = zero_b[b] ? T(0) : src[b * phase_stride + v / p.stride_w];
+      }
     }
   });
 }
@@ -101,6 +112,7 @@ void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* 
   const bool via_phase_planes = p.x_strides[1] != 1 && p.stride_h * p.stride_w > 1;
   const PhasePlanes pp(p);
   const auto ph = cpu::scratch<T>(via_phase_planes ? pp.size(p) : 0);
+  std::vector<char> zero(static_cast<size_t>(p.stride_h * p.stride_w), 1);  // phases left all zeros
   int64_t xs[4] = {p.x_strides[0], p.x_strides[1], p.x_strides[2], p.x_strides[3]};
   if (via_phase_planes) xs[0] = p.C * pp.rows * pp.cols, xs[1] = pp.rows * pp.cols, xs[2] = pp.cols, xs[3] = 1;
   for (int64_t a = 0; a < std::min(p.stride_h, p.H); ++a)
@@ -116,12 +128,10 @@ void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* 
       T* dxp = via_phase_planes ? ph.get() + pp.phase_offset(p, a, b) : dx + a * xs[2] + b * xs[3];
       const int64_t y_h = via_phase_planes ? xs[2] : p.stride_h * xs[2], y_w = via_phase_planes ? 1 : p.stride_w * xs[3];
       if (rs.empty() || ss.empty() || p.P - skip_h <= 0 || p.Q - skip_w <= 0) {
-        if (via_phase_planes)
-          std::fill_n(dxp, p.N * p.C * pp.rows * pp.cols, T(0));
-        else
-          zero_phase(p, a, b, rows, cols, dx);
+        if (!via_phase_planes) zero_phase(p, a, b, rows, cols, dx);
         continue;
       }
+      zero[a * p.stride_w + b] = 0;
       const int64_t dr = rs.size() > 1 ? rs[1] - rs[0] : 1, ds = ss.size() > 1 ? ss[1] - ss[0] : 1;
       Conv2dParams q;
       q.N = p.N, q.C = Kg, q.H = p.P - skip_h, q.W = p.Q - skip_w;
@@ -140,7 +150,7 @@ void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* 
             w + g * Kg * p.w_strides[0] + rs.back() * p.w_strides[2] + ss.back() * p.w_strides[3], nullptr,
             dxp + g * Cg * xs[1]);
     }
-  if (via_phase_planes) interleave_phases(p, pp, ph.get(), dx);
+  if (via_phase_planes) interleave_phases(p, pp, ph.get(), zero, dx);
 }
 
 template void conv2d_dgrad_by_forward<float>(const Conv2dParams&, const float*, const float*, float*);

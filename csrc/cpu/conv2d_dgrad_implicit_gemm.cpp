@@ -47,7 +47,8 @@ DgradForm pick_form(const Conv2dParams& p) {
   if (conv2d_dgrad_col2im_channels_last_applies(p)) return DgradForm::col2im_channels_last;
   // Where the forward's indirect GEMM pays off (the rule of conv2d_fprop_implicit_gemm), run the
   // gradient as forward passes of dy (conv2d_dgrad_by_forward.cpp).
-  if (p.y_strides[1] == 1 || (Kg >= 16 && p.R * p.S > 1)) return DgradForm::by_forward;
+  if (p.y_strides[1] == 1 || (Kg >= 16 && (p.R * p.S > 1 || p.stride_h * p.stride_w > 1)))
+    return DgradForm::by_forward;
   return DgradForm::phases;
 }
 
