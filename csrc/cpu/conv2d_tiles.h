@@ -174,6 +174,23 @@ void copy_to_channels_last(const T* src, int64_t N, int64_t C, int64_t H, int64_
 namespace fastconv {
 namespace cpu {
 
+#if defined(__SSE__)
+// dst[v * ldd + c] = src[c * lds + v] for the 4 x 4 block at (c, v) of a 16 x 16 one, with ordinary
+// or non-temporal stores.
+template <bool Stream>
+inline void transpose_4x4_block(const float* src, int64_t lds, float* dst, int64_t ldd, int64_t c, int64_t v) {
+  const float* s = src + c * lds + v;
+  __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + lds), r2 = _mm_loadu_ps(s + 2 * lds), r3 = _mm_loadu_ps(s + 3 * lds);
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+  float* d = dst + v * ldd + c;
+  if constexpr (Stream) {
+    _mm_stream_ps(d, r0), _mm_stream_ps(d + ldd, r1), _mm_stream_ps(d + 2 * ldd, r2), _mm_stream_ps(d + 3 * ldd, r3);
+  } else {
+    _mm_storeu_ps(d, r0), _mm_storeu_ps(d + ldd, r1), _mm_storeu_ps(d + 2 * ldd, r2), _mm_storeu_ps(d + 3 * ldd, r3);
+  }
+}
+#endif
+
 // dst[v * ldd + c] = src[c * lds + v] for a 16 x 16 block of floats, in 4 x 4 register transposes
 // (SSE, which every x86-64 CPU has); false where not available, for the caller's element loop.
 template <typename T>
@@ -181,14 +198,7 @@ inline bool transpose_16x16(const T* src, int64_t lds, T* dst, int64_t ldd) {
 #if defined(__SSE__)
   if constexpr (std::is_same<T, float>::value) {
     for (int64_t c = 0; c < 16; c += 4)
-      for (int64_t v = 0; v < 16; v += 4) {
-        const float* s = src + c * lds + v;
-        __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + lds), r2 = _mm_loadu_ps(s + 2 * lds),
-               r3 = _mm_loadu_ps(s + 3 * lds);
-        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-        float* d = dst + v * ldd + c;
-        _mm_storeu_ps(d, r0), _mm_storeu_ps(d + ldd, r1), _mm_storeu_ps(d + 2 * ldd, r2), _mm_storeu_ps(d + 3 * ldd, r3);
-      }
+      for (int64_t v = 0; v < 16; v += 4) transpose_4x4_block<false>(src, lds, dst, ldd, c, v);
     return true;
   }
 #endif
@@ -208,14 +218,7 @@ inline bool transpose_16x16_stream(const T* src, int64_t lds, T* dst, int64_t ld
   if constexpr (std::is_same<T, float>::value) {
     if (reinterpret_cast<uintptr_t>(dst) % 16 != 0 || ldd % 4 != 0) return false;
     for (int64_t v = 0; v < 16; v += 4)
-      for (int64_t c = 0; c < 16; c += 4) {
-        const float* s = src + c * lds + v;
-        __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + lds), r2 = _mm_loadu_ps(s + 2 * lds),
-               r3 = _mm_loadu_ps(s + 3 * lds);
-        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-        float* d = dst + v * ldd + c;
-        _mm_stream_ps(d, r0), _mm_stream_ps(d + ldd, r1), _mm_stream_ps(d + 2 * ldd, r2), _mm_stream_ps(d + 3 * ldd, r3);
-      }
+      for (int64_t c = 0; c < 16; c += 4) transpose_4x4_block<true>(src, lds, dst, ldd, c, v);
     return true;
   }
 #endif
