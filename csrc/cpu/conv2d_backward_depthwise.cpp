@@ -12,6 +12,7 @@
 #include "conv2d_depthwise.h"
 #include "parallel.h"
 #include "ukernels/dwconv.h"
+#include "ukernels/igemm.h"
 
 namespace fastconv {
 
@@ -80,19 +81,17 @@ void backward_channels(const Conv2dParams& p, const T* dy, const T* x, const T* 
     for (int64_t c = 0; c < C; ++c) wf[(8 - t) * C + c] = w[c * ws[0] + (t / 3) * ws[2] + (t % 3) * ws[3]];
   const ZeroRow<T> dy_zeros(p.Q, ys[3], C), x_zeros(p.W, xs[3], C);
   std::vector<T> part(sums ? static_cast<size_t>(tasks * 10 * C) : 0);
+  const bool stream = cpu::stream_output(p.N * p.H * p.W * C * static_cast<int64_t>(sizeof(T)));  // dx, as fprop
 
   parallel_for(0, tasks, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<const T*> in(static_cast<size_t>(kBand + 2));
+    std::vector<const T*> in(static_cast<size_t>(kBand + 4));
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t n = task / bands, r0 = (task % bands) * kBand;
       const int64_t h1 = std::min(p.H, r0 + kBand), p1 = std::min(p.P, r0 + kBand);
       if (dx && h1 > r0) {
-        for (int64_t u = 0; u < h1 - r0 + 2; ++u) {
-          const int64_t pr = r0 + p.pad_h - 2 + u;
-          in[u] = pr < 0 || pr >= p.P ? dy_zeros.row : dy + n * ys[0] + pr * ys[2];
-        }
+        channels_band_rows(dy, ys[0], ys[2], p.N, p.P, n, r0, h1, p.H, p.pad_h - 2, dy_zeros.row, in.data());
         cpu::dwconv_channels_3x3(in.data(), ys[3], p.pad_w - 2, p.Q, wf.data(), C, nullptr,
-                                 dx + n * dxs[0] + r0 * dxs[2], dxs[2], dxs[3], h1 - r0, p.W);
+                                 dx + n * dxs[0] + r0 * dxs[2], dxs[2], dxs[3], h1 - r0, p.W, stream);
       }
       if (sums) {
         T* res = part.data() + task * 10 * C;
@@ -100,10 +99,7 @@ void backward_channels(const Conv2dParams& p, const T* dy, const T* x, const T* 
           std::fill(res, res + 10 * C, T(0));
           continue;
         }
-        for (int64_t u = 0; u < p1 - r0 + 2; ++u) {
-          const int64_t h = r0 - p.pad_h + u;
-          in[u] = h < 0 || h >= p.H ? x_zeros.row : x + n * xs[0] + h * xs[2];
-        }
+        channels_band_rows(x, xs[0], xs[2], p.N, p.H, n, r0, p1, p.P, -p.pad_h, x_zeros.row, in.data());
         cpu::dwconv_channels_3x3_wgrad(in.data(), xs[3], -p.pad_w, p.W, dy + n * ys[0] + r0 * ys[2], ys[2], ys[3],
                                        p1 - r0, p.Q, C, res);
       }

@@ -128,6 +128,25 @@ struct ZeroRow {
         row(buf.data() + (pix < 0 ? std::max<int64_t>(0, width - 1) * -pix : 0)) {}
 };
 
+// dwconv_channels_3x3's row pointers for the band of output rows [p0, p1) of image n on the rows of
+// an (N, rows, ...) array at `base` (image stride img, row stride rs): in[u] = the row of index
+// p0 + off + u (a row of zeros outside [0, rows)), u < p1 - p0 + 2; then the two rows the following
+// band (the next image's first one after the last) reads first beyond those, null where there are
+// none, for the kernel to fetch ahead.
+template <typename T>
+inline void channels_band_rows(const T* base, int64_t img, int64_t rs, int64_t N, int64_t rows, int64_t n,
+                               int64_t p0, int64_t p1, int64_t P, int64_t off, const T* zeros, const T** in) {
+  for (int64_t u = 0; u < p1 - p0 + 2; ++u) {
+    const int64_t h = p0 + off + u;
+    in[u] = h < 0 || h >= rows ? zeros : base + n * img + h * rs;
+  }
+  const int64_t n2 = p1 < P ? n : n + 1, q0 = p1 < P ? p1 : 0;
+  for (int64_t u = 2; u < 4; ++u) {
+    const int64_t h = q0 + off + u;
+    in[p1 - p0 + u] = n2 >= N || h < 0 || h >= rows ? nullptr : base + n2 * img + h * rs;
+  }
+}
+
 constexpr int64_t kDirectBandRows = 32;      // output rows per task of the in-place 3x3 planes path
 constexpr int64_t kStageBudget = 16384;      // elements per staged band (64 KiB of float)
 constexpr int64_t kWgradChunkPixels = 2048;  // output pixels per wgrad partial sum (fixed: determinism)

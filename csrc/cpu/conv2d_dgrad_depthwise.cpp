@@ -12,6 +12,7 @@
 #include "conv2d_depthwise.h"
 #include "parallel.h"
 #include "ukernels/dwconv.h"
+#include "ukernels/igemm.h"
 
 namespace fastconv {
 
@@ -189,17 +190,15 @@ void dgrad_channels_3x3(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     for (int64_t c = 0; c < C; ++c) wf[(8 - t) * C + c] = w[c * ws[0] + (t / 3) * ws[2] + (t % 3) * ws[3]];
   const ZeroRow<T> zeros(p.Q, ys[3], C);
   const int64_t band = std::min<int64_t>(p.H, 8), bands = ceil_div(p.H, band);
+  const bool stream = cpu::stream_output(p.N * p.H * p.W * C * static_cast<int64_t>(sizeof(T)));  // as fprop
 
   parallel_for(0, p.N * bands, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<const T*> in(static_cast<size_t>(band + 2));
+    std::vector<const T*> in(static_cast<size_t>(band + 4));
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t n = task / bands, h0 = (task % bands) * band, h1 = std::min(p.H, h0 + band);
-      for (int64_t u = 0; u < h1 - h0 + 2; ++u) {
-        const int64_t pr = h0 + p.pad_h - 2 + u;
-        in[u] = pr < 0 || pr >= p.P ? zeros.row : dy + n * ys[0] + pr * ys[2];
-      }
+      channels_band_rows(dy, ys[0], ys[2], p.N, p.P, n, h0, h1, p.H, p.pad_h - 2, zeros.row, in.data());
       cpu::dwconv_channels_3x3(in.data(), ys[3], p.pad_w - 2, p.Q, wf.data(), C, nullptr, dx + n * xs[0] + h0 * xs[2],
-                               xs[2], xs[3], h1 - h0, p.W);
+                               xs[2], xs[3], h1 - h0, p.W, stream);
     }
   });
 }

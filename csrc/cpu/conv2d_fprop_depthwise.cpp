@@ -7,6 +7,7 @@
 #include "conv2d_depthwise.h"
 #include "parallel.h"
 #include "ukernels/dwconv.h"
+#include "ukernels/igemm.h"
 
 namespace fastconv {
 
@@ -121,17 +122,16 @@ void fprop_channels_3x3(const Conv2dParams& p, const T* x, const T* w, const T* 
   for (int64_t k = 0; b && k < K; ++k) bias[k] = b[k * p.b_stride];
   const ZeroRow<T> zeros(p.W, xs[3], K);
   const int64_t band = std::min<int64_t>(p.P, 8), bands = ceil_div(p.P, band);
+  // A large y leaves through non-temporal stores: ordinary ones would first read each line of it.
+  const bool stream = cpu::stream_output(p.N * p.P * p.Q * K * static_cast<int64_t>(sizeof(T)));
 
   parallel_for(0, p.N * bands, 1, [&](int64_t lo, int64_t hi) {
-    std::vector<const T*> in(static_cast<size_t>(band + 2));
+    std::vector<const T*> in(static_cast<size_t>(band + 4));
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t n = task / bands, p0 = (task % bands) * band, p1 = std::min(p.P, p0 + band);
-      for (int64_t u = 0; u < p1 - p0 + 2; ++u) {
-        const int64_t h = p0 - p.pad_h + u;
-        in[u] = h < 0 || h >= p.H ? zeros.row : x + n * xs[0] + h * xs[2];
-      }
+      channels_band_rows(x, xs[0], xs[2], p.N, p.H, n, p0, p1, p.P, -p.pad_h, zeros.row, in.data());
       cpu::dwconv_channels_3x3(in.data(), xs[3], -p.pad_w, p.W, wp.data(), K, b ? bias.data() : nullptr,
-                               y + n * ys[0] + p0 * ys[2], ys[2], ys[3], p1 - p0, p.Q);
+                               y + n * ys[0] + p0 * ys[2], ys[2], ys[3], p1 - p0, p.Q, stream);
     }
   });
 }

@@ -40,7 +40,7 @@ using ChannelsFn = void (*)(int64_t, const T* const*, int64_t, const T* const*, 
                             int64_t);
 template <typename T>
 using Channels3x3Fn = void (*)(const T* const*, int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t,
-                               int64_t, int64_t, int64_t);
+                               int64_t, int64_t, int64_t, bool);
 template <typename T>
 using Channels3x3WgradFn = void (*)(const T* const*, int64_t, int64_t, int64_t, const T*, int64_t, int64_t, int64_t,
                                     int64_t, int64_t, T*);
@@ -83,9 +83,9 @@ using ChannelsWgradFn = void (*)(int64_t, const T* const*, int64_t, const T*, in
   }                                                                                                        \
   void dwconv_channels_3x3(const T* const* in, int64_t pix, int64_t col0, int64_t width, const T* w,        \
                            int64_t kc, const T* bias, T* out, int64_t out_rs, int64_t ops, int64_t rows,    \
-                           int64_t count) {                                                                \
+                           int64_t count, bool stream) {                                                   \
     FASTCONV_DW_SELECT(Channels3x3Fn, dwconv_channels_3x3, T);                                             \
-    fn(in, pix, col0, width, w, kc, bias, out, out_rs, ops, rows, count);                                  \
+    fn(in, pix, col0, width, w, kc, bias, out, out_rs, ops, rows, count, stream);                          \
   }                                                                                                        \
   void dwconv_channels_3x3_wgrad(const T* const* in, int64_t pix, int64_t col0, int64_t width, const T* dy, \
                                  int64_t dy_rs, int64_t dps, int64_t rows, int64_t count, int64_t kc,      \

@@ -17,7 +17,10 @@
 //    dwconv_channels_3x3:  3x3, unit strides: out[i*out_rs + q*ops + k] = (bias ? bias[k] : 0) +
 //                          sum_{r,s} w[(r*3 + s)*kc + k] * X(in[i + r], q + s + col0)[k], where
 //                          X(row, v) = row + v*pix for 0 <= v < width, else zeros (never read);
-//                          in: rows + 2 row pointers, i < rows, q < count, k < kc
+//                          in: rows + 4 row pointers, i < rows, q < count, k < kc; the last two
+//                          (null: none) are the rows a next call reads first, which the loop fetches
+//                          into L2 as it goes (as it does each block's next rows); stream: store
+//                          whole vectors non-temporally where out, out_rs and ops allow it
 //    dwconv_channels_3x3_wgrad: its weight and bias gradient (same in, pix, col0, width):
 //                          res[(r*3 + s)*kc + k] = sum_{i < rows, q < count} dy[i*dy_rs + q*dps + k] *
 //                          X(in[i + r], q + s + col0)[k], res[9*kc + k] = sum dy[i*dy_rs + q*dps + k]
@@ -47,7 +50,7 @@ namespace cpu {
                        T* out, int64_t ops, int64_t count, int64_t kc);                                   \
   void dwconv_channels_3x3(const T* const* in, int64_t pix, int64_t col0, int64_t width, const T* w,     \
                            int64_t kc, const T* bias, T* out, int64_t out_rs, int64_t ops, int64_t rows,   \
-                           int64_t count);                                                                \
+                           int64_t count, bool stream);                                                   \
   void dwconv_channels_3x3_wgrad(const T* const* in, int64_t pix, int64_t col0, int64_t width, const T* dy, \
                                  int64_t dy_rs, int64_t dps, int64_t rows, int64_t count, int64_t kc,     \
                                  T* res);                                                                 \

@@ -37,6 +37,8 @@ struct Vec<float> {
   static mask_t window(int lo, int hi) { return lo < hi ? _mm256_andnot_si256(mask(lo), mask(hi)) : mask(0); }
   static reg loadm(const float* p, mask_t m) { return _mm256_maskload_ps(p, m); }
   static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
+  static void stream(float* p, reg v) { _mm256_stream_ps(p, v); }
+  static void fence() { _mm_sfence(); }
   static void storen(float* p, reg v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
@@ -64,6 +66,8 @@ struct Vec<double> {
   static mask_t window(int lo, int hi) { return lo < hi ? _mm256_andnot_si256(mask(lo), mask(hi)) : mask(0); }
   static reg loadm(const double* p, mask_t m) { return _mm256_maskload_pd(p, m); }
   static void store(double* p, reg v) { _mm256_storeu_pd(p, v); }
+  static void stream(double* p, reg v) { _mm256_stream_pd(p, v); }
+  static void fence() { _mm_sfence(); }
   static void storen(double* p, reg v, int n) { _mm256_maskstore_pd(p, mask(n), v); }
   static reg add(reg a, reg b) { return _mm256_add_pd(a, b); }
   static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }

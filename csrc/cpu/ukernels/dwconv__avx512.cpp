@@ -33,6 +33,8 @@ struct Vec<float> {
   static mask_t window(int lo, int hi) { return lo < hi ? static_cast<__mmask16>(mask(hi) & ~mask(lo)) : 0; }
   static reg loadm(const float* p, mask_t m) { return _mm512_maskz_loadu_ps(m, p); }
   static void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
+  static void stream(float* p, reg v) { _mm512_stream_ps(p, v); }
+  static void fence() { _mm_sfence(); }
   static void storen(float* p, reg v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
@@ -60,6 +62,8 @@ struct Vec<double> {
   static mask_t window(int lo, int hi) { return lo < hi ? static_cast<__mmask8>(mask(hi) & ~mask(lo)) : 0; }
   static reg loadm(const double* p, mask_t m) { return _mm512_maskz_loadu_pd(m, p); }
   static void store(double* p, reg v) { _mm512_storeu_pd(p, v); }
+  static void stream(double* p, reg v) { _mm512_stream_pd(p, v); }
+  static void fence() { _mm_sfence(); }
   static void storen(double* p, reg v, int n) { _mm512_mask_storeu_pd(p, mask(n), v); }
   static reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
   static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }

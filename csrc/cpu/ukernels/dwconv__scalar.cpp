@@ -26,6 +26,8 @@ struct Vec {
   static mask_t window(int lo, int hi) { return lo < hi; }
   static reg loadm(const T* p, mask_t m) { return m ? *p : T(0); }
   static void store(T* p, reg v) { *p = v; }
+  static void stream(T* p, reg v) { *p = v; }  // no non-temporal stores here
+  static void fence() {}
   static void storen(T* p, reg v, int) { *p = v; }
   static reg add(reg a, reg b) { return a + b; }
   static reg fma(reg a, reg b, reg c) { return a * b + c; }
