@@ -99,7 +99,10 @@ void backward_channels(const Conv2dParams& p, const T* dy, const T* x, const T* 
           std::fill(res, res + 10 * C, T(0));
           continue;
         }
-        channels_band_rows(x, xs[0], xs[2], p.N, p.H, n, r0, p1, p.P, -p.pad_h, x_zeros.row, in.data());
+        for (int64_t u = 0; u < p1 - r0 + 2; ++u) {
+          const int64_t h = r0 - p.pad_h + u;
+          in[u] = h < 0 || h >= p.H ? x_zeros.row : x + n * xs[0] + h * xs[2];
+        }
         cpu::dwconv_channels_3x3_wgrad(in.data(), xs[3], -p.pad_w, p.W, dy + n * ys[0] + r0 * ys[2], ys[2], ys[3],
                                        p1 - r0, p.Q, C, res);
       }

@@ -21,7 +21,7 @@
 //                          (null: none) are the rows a next call reads first, which the loop fetches
 //                          into L2 as it goes (as it does each block's next rows); stream: store
 //                          whole vectors non-temporally where out, out_rs and ops allow it
-//    dwconv_channels_3x3_wgrad: its weight and bias gradient (same in, pix, col0, width):
+//    dwconv_channels_3x3_wgrad: its weight and bias gradient (same pix, col0, width; in: rows + 2):
 //                          res[(r*3 + s)*kc + k] = sum_{i < rows, q < count} dy[i*dy_rs + q*dps + k] *
 //                          X(in[i + r], q + s + col0)[k], res[9*kc + k] = sum dy[i*dy_rs + q*dps + k]
 //    dwconv_channels_wgrad: acc[t][k] += sum_{j < count} dy[j*dps + k] * in[t][j*ips + k]   (j in order)
