@@ -82,6 +82,21 @@ void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const
     segments[j / kCols].push_back({col, tap / p.S, tap % p.S, c, len});
     j += len;
   }
+  // With C/G a multiple of 16, every 16 columns of a block belong to one segment: pieces_of[jb][v]
+  // is the tap and first channel of columns 16 v .. 16 v + 15 of block jb.
+  constexpr int64_t kPieces = cpu::kIgemmAddPieces;
+  const bool pieces = Cg % 16 == 0;
+  std::vector<Segment> pieces_of(static_cast<size_t>(pieces ? j_blocks * kPieces : 0));
+  for (int64_t j = 0; pieces && j < J; j += 16) {
+    const int64_t tap = j / Cg;
+    pieces_of[j / 16] = {j % kCols, tap / p.S, tap % p.S, j % Cg, 16};
+  }
+  // A piece's place in dx relative to where the pixel's first tap lands (pieces past J: unused).
+  std::vector<int64_t> piece_offset(pieces_of.size());
+  for (size_t i = 0; i < pieces_of.size(); ++i) {
+    const Segment& piece = pieces_of[i];
+    piece_offset[i] = piece.r * p.dilation_h * xs[2] + piece.s * p.dilation_w * xs[3] + piece.c;
+  }
   const std::vector<T> zeros(static_cast<size_t>(Kg), T(0));
 
   // Tasks: (group, block of whole images), at least a chunk of pixels per block.
@@ -91,15 +106,23 @@ void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const
     constexpr int64_t MR = cpu::kIgemmRows;
     std::vector<const T*> a(static_cast<size_t>(kChunkPixels));
     std::vector<int64_t> pix_n(kChunkPixels), pix_h(kChunkPixels), pix_w(kChunkPixels);
+    // pieces: where the pixel's first tap lands in dx, and whether all its taps land inside.
+    std::vector<T*> corner(kChunkPixels);
+    std::vector<char> inside(kChunkPixels);
     T out[MR * kCols];
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t g = task / blocks, n0 = (task % blocks) * images, n1 = std::min(p.N, n0 + images);
-      for (int64_t n = n0; n < n1; ++n)
+      for (int64_t n = n0; n < n1; ++n) {
+        if (G == 1 && xs[1] == 1 && xs[3] == p.C && xs[2] == p.W * p.C) {  // a dense image
+          std::fill(dxl + n * xs[0], dxl + n * xs[0] + p.H * p.W * p.C, T(0));
+          continue;
+        }
         for (int64_t h = 0; h < p.H; ++h)
           for (int64_t v = 0; v < p.W; ++v) {
             T* px = dxl + n * xs[0] + h * xs[2] + v * xs[3] + g * Cg * xs[1];
             for (int64_t c = 0; c < Cg; ++c) px[c * xs[1]] = T(0);
           }
+      }
       if (PQ == 0) continue;
       const int64_t pix_end = n1 * PQ;
       for (int64_t pix0 = n0 * PQ; pix0 < pix_end; pix0 += kChunkPixels) {
@@ -113,6 +136,35 @@ void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const
           const int64_t pix = pix0 + m, n = pix / PQ, oh = (pix % PQ) / p.Q, ow = pix % p.Q;
           a[m] = dyl + n * ys[0] + oh * ys[2] + ow * ys[3] + g * Kg;
           pix_n[m] = n, pix_h[m] = oh * p.stride_h - p.pad_h, pix_w[m] = ow * p.stride_w - p.pad_w;
+          corner[m] = dxl + n * xs[0] + pix_h[m] * xs[2] + pix_w[m] * xs[3] + g * Cg;
+          inside[m] = pix_h[m] >= 0 && pix_h[m] + (p.R - 1) * p.dilation_h < p.H && pix_w[m] >= 0 &&
+                      pix_w[m] + (p.S - 1) * p.dilation_w < p.W;
+        }
+        if (pieces) {
+          // Each 16 columns lie in one tap's segment: the kernel adds them into dx itself. A tile's
+          // dy pixels stay in L1 across the column blocks while the filters stream from L2.
+          for (int64_t tile = 0; tile < tiles; ++tile) {
+            const int64_t rows = std::min(MR, count - tile * MR);
+            for (int64_t jb = 0; jb < j_blocks; ++jb) {
+              const int64_t cols = std::min(kCols, J - jb * kCols);
+              const Segment* piece = pieces_of.data() + jb * kPieces;
+              const int64_t* offset = piece_offset.data() + jb * kPieces;
+              T* dst[MR * kPieces];
+              for (int64_t i = 0; i < rows; ++i) {
+                const int64_t m = tile * MR + i;
+                if (inside[m]) {
+                  for (int64_t v = 0; v < kPieces; ++v) dst[i * kPieces + v] = corner[m] + offset[v];
+                  continue;
+                }
+                for (int64_t v = 0; v < cols / 16; ++v) {
+                  const int64_t h = pix_h[m] + piece[v].r * p.dilation_h, u = pix_w[m] + piece[v].s * p.dilation_w;
+                  dst[i * kPieces + v] = h < 0 || h >= p.H || u < 0 || u >= p.W ? nullptr : corner[m] + offset[v];
+                }
+              }
+              cpu::igemm_6x64_add(rows, cols, Kg, a.data() + tile * MR, wk.data() + (g * j_blocks + jb) * wk_block, dst);
+            }
+          }
+          continue;
         }
         for (int64_t jb = 0; jb < j_blocks; ++jb) {
           const T* B = wk.data() + (g * j_blocks + jb) * wk_block;

@@ -1,4 +1,4 @@
-// Routes gemm_tile, gemm_tile_acc, gemm_rows_acc, gemm_nt, igemm_6x64 and igemm_6x64_rows to the selected ISA's kernels, chosen once per process.
+// Routes gemm_tile, gemm_tile_acc, gemm_rows_acc, gemm_nt, igemm_6x64, igemm_6x64_rows and igemm_6x64_add to the selected ISA's kernels, chosen once per process.
 #include "isa.h"
 #include "ukernels/gemm.h"
 #include "ukernels/gemm_rows.h"
@@ -23,6 +23,8 @@ using IgemmFn = void (*)(int64_t, int64_t, int64_t, int64_t, const T* const*, co
 template <typename T>
 using IgemmRowsFn =
     void (*)(int64_t, int64_t, int64_t, int64_t, const T* const*, const T*, T* const*, const T*, const T* const*, bool);
+template <typename T>
+using IgemmAddFn = void (*)(int64_t, int64_t, int64_t, const T* const*, const T*, T* const*);
 }  // namespace
 
 void gemm_tile(int64_t M, int64_t J, const float* A, const float* B, int64_t ldb, float* C, int64_t ldc) {
@@ -89,6 +91,17 @@ void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const
                      double* const* out, const double* bias, const double* const* a_next, bool stream) {
   static const IgemmRowsFn<double> fn = FASTCONV_PICK_FOR_ISA(IgemmRowsFn<double>, igemm_6x64_rows);
   fn(rows, cols, taps, Cg, a, B, out, bias, a_next, stream);
+}
+
+void igemm_6x64_add(int64_t rows, int64_t cols, int64_t Cg, const float* const* a, const float* B, float* const* out) {
+  static const IgemmAddFn<float> fn = FASTCONV_PICK_FOR_ISA(IgemmAddFn<float>, igemm_6x64_add);
+  fn(rows, cols, Cg, a, B, out);
+}
+
+void igemm_6x64_add(int64_t rows, int64_t cols, int64_t Cg, const double* const* a, const double* B,
+                    double* const* out) {
+  static const IgemmAddFn<double> fn = FASTCONV_PICK_FOR_ISA(IgemmAddFn<double>, igemm_6x64_add);
+  fn(rows, cols, Cg, a, B, out);
 }
 
 void store_fence() {

@@ -35,6 +35,10 @@ constexpr int64_t kIgemmCols = 64;
   void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a,       \
                        const double* B, double* const* out, const double* bias,                              \
                        const double* const* a_next, bool stream);                                            \
+  void igemm_6x64_add(int64_t rows, int64_t cols, int64_t Cg, const float* const* a, const float* B,        \
+                      float* const* out);                                                                   \
+  void igemm_6x64_add(int64_t rows, int64_t cols, int64_t Cg, const double* const* a, const double* B,      \
+                      double* const* out);                                                                  \
   }
 FASTCONV_IGEMM_DECLARE(scalar)
 FASTCONV_IGEMM_DECLARE(avx2)
@@ -61,6 +65,16 @@ void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const
 void igemm_6x64_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const double* const* a, const double* B,
                      double* const* out, const double* bias, const double* const* a_next = nullptr,
                      bool stream = false);
+
+// The sums of one tap (taps = 1) added into outputs in pieces of 16 channels: for i < rows and
+// v < cols / 16 (cols a multiple of 16), out[i * 4 + v][0 .. 16) += C[i][16 * v .. 16 * v + 16),
+// skipping null pointers. A col2im that adds each tile of the GEMM into an image where it lies
+// (conv2d_dgrad_col2im_channels_last.cpp) does so without a staging tile and a second pass over it.
+// Each piece gets the same bits as C[i][n] computed above, then added.
+constexpr int64_t kIgemmAddPieces = kIgemmCols / 16;
+void igemm_6x64_add(int64_t rows, int64_t cols, int64_t Cg, const float* const* a, const float* B, float* const* out);
+void igemm_6x64_add(int64_t rows, int64_t cols, int64_t Cg, const double* const* a, const double* B,
+                    double* const* out);
 
 // Orders non-temporal stores before later loads and stores (a no-op where there are none).
 void store_fence();

@@ -99,7 +99,27 @@ void igemm_6xNV_rows(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const
     }
 }
 
+// Each 16-channel piece added into its output where the accumulators lie (igemm.h, igemm_6x64_add).
+template <int NV>
+void igemm_6xNV_add(int64_t rows, int64_t Cg, const float* const* a, const float* B, float* const* out) {
+  __m512 acc[6][NV];
+  igemm_6xNV_sums<NV>(1, Cg, a, B, nullptr, acc);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int n = 0; n < NV; ++n) {
+      float* o = out[i * kIgemmAddPieces + n];
+      if (o) _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[i][n]));
+    }
+}
+
 }  // namespace
+
+void igemm_6x64_add(int64_t rows, int64_t cols, int64_t Cg, const float* const* a, const float* B,
+                    float* const* out) {
+  if (cols <= 32)
+    igemm_6xNV_add<2>(rows, Cg, a, B, out);
+  else
+    igemm_6xNV_add<4>(rows, Cg, a, B, out);
+}
 
 void igemm_6x64(int64_t rows, int64_t cols, int64_t taps, int64_t Cg, const float* const* a, const float* B,
                 float* C, int64_t ldc, const float* const* a_next) {
