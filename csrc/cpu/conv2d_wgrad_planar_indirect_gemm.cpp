@@ -112,9 +112,9 @@ void conv2d_wgrad_planar_indirect_gemm(const Conv2dParams& p, const T* dy, const
   while (parts * k_blocks * cpu::ceil_div(j_tiles, j_range) < want_tasks && j_range > 1) j_range = cpu::ceil_div(j_range, 2);
   const int64_t j_ranges = cpu::ceil_div(j_tiles, j_range);
 
-  // partial[part][kb][j][64]
+  // partial[part][kb][j][64]: the kernel writes every value the reduction reads (j < J, k < K).
   const int64_t block_size = j_tiles * kMR * kNR;
-  std::vector<T> partial(static_cast<size_t>(parts * k_blocks * block_size));
+  const auto partial = cpu::scratch<T>(parts * k_blocks * block_size);
   parallel_for(0, parts * k_blocks * j_ranges, 1, [&](int64_t lo, int64_t hi) {
     std::vector<const T*> ptrs(static_cast<size_t>(part_rows * kMR));
     std::vector<int64_t> row_at(static_cast<size_t>(part_rows));
@@ -139,21 +139,26 @@ void conv2d_wgrad_planar_indirect_gemm(const Conv2dParams& p, const T* dy, const
           }
         }
         cpu::igemm_6x64(std::min(kMR, J - jt * kMR), nk, rows, p.Q, ptrs.data(), b,
-                        partial.data() + (part * k_blocks + kb) * block_size + jt * kMR * kNR, kNR);
+                        partial.get() + (part * k_blocks + kb) * block_size + jt * kMR * kNR, kNR);
       }
     }
   });
 
-  // dw = the parts' sums added in part order.
-  parallel_for(0, K, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t k = lo; k < hi; ++k) {
-      const T* first = partial.data() + (k / kNR) * block_size + k % kNR;
-      for (int64_t j = 0; j < J; ++j) {
-        T total = first[j * kNR];
-        for (int64_t part = 1; part < parts; ++part) total += first[part * k_blocks * block_size + j * kNR];
-        const int64_t c = j / RS, r = (j % RS) / p.S, s = j % p.S;
-        dw[k * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3]] = total;
+  // dw = the parts' sums added in part order, a row j of 64 filters at a time (the parts' rows are
+  // contiguous: one filter at a time read each value from a cache line of its own).
+  parallel_for(0, k_blocks * J, 1, [&](int64_t lo, int64_t hi) {
+    T total[kNR];
+    for (int64_t task = lo; task < hi; ++task) {
+      const int64_t kb = task / J, j = task % J, k0 = kb * kNR, nk = std::min(kNR, K - k0);
+      const T* first = partial.get() + kb * block_size + j * kNR;
+      for (int64_t k = 0; k < nk; ++k) total[k] = first[k];
+      for (int64_t part = 1; part < parts; ++part) {
+        const T* row = first + part * k_blocks * block_size;
+        for (int64_t k = 0; k < nk; ++k) total[k] += row[k];
       }
+      const int64_t c = j / RS, r = (j % RS) / p.S, s = j % p.S;
+      T* out = dw + k0 * p.w_strides[0] + c * p.w_strides[1] + r * p.w_strides[2] + s * p.w_strides[3];
+      for (int64_t k = 0; k < nk; ++k) out[k * p.w_strides[0]] = total[k];
     }
   });
 }
