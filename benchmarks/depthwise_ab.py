@@ -1,6 +1,6 @@
-"""Depthwise 3x3 NHWC (8x56x56x128) before/after: two builds' _C extensions in one process.
+"""Depthwise 3x3 NHWC (Nx56x56x128, N = 8 unless given) before/after: two builds' _C extensions in one process.
 
-    PYTHONPATH=python python benchmarks/depthwise_ab.py OTHER_BUILD/_C...so [threads] [reps] [cpu|wall]
+    PYTHONPATH=python python benchmarks/depthwise_ab.py OTHER_BUILD/_C...so [threads] [reps] [cpu|wall] [N]
 
 Times fwd (with bias), dx, dw and bwd (dx + dw + db) of this checkout's fastconv._C ("new") and of
 the _C at the given path ("old", e.g. a build of an earlier commit), alternating which goes first,
@@ -22,7 +22,7 @@ reps = int(sys.argv[3]) if len(sys.argv) > 3 else 21
 clock = time.perf_counter if (len(sys.argv) > 4 and sys.argv[4] == "wall") else time.process_time
 torch.set_num_threads(threads); fc.set_num_threads(threads); old.set_num_threads(threads)
 rng = np.random.default_rng(0)
-N, C, H, W = 8, 128, 56, 56
+N, C, H, W = int(sys.argv[5]) if len(sys.argv) > 5 else 8, 128, 56, 56
 x = rng.standard_normal((N, H, W, C)).astype(np.float32)
 dy = rng.standard_normal((N, H, W, C)).astype(np.float32)
 w = rng.standard_normal((C, 3, 3, 1)).astype(np.float32)
