@@ -19,8 +19,10 @@ CASES = [
     (2, 12, 40, 50, 32, 2, 2, 3, 0, 1, 1),         # stride > kernel: phases no tap reaches
     (1, 16, 20, 35, 40, 3, 5, (1, 2), (1, 2), 1, 1),  # one row phase, two column phases
     (1, 16, 40, 50, 32, 3, 3, (2, 3), 1, (2, 1), 2),  # groups, dilation, anisotropic stride
-    (2, 24, 30, 27, 32, 1, 1, 2, 0, 1, 1),         # strided 1x1: 3 of 4 phases all zeros, odd W
-    (1, 32, 31, 40, 32, 1, 1, (3, 2), 0, 1, 2),    # strided 1x1, groups: rows and columns of zeros
+    # Strided 1x1 layers on planes of fewer than 64 dy pixels and 6 or 7 channels per group (larger
+    # planes take conv2d_dgrad_1x1_planar.cpp, more channels the col2im form).
+    (2, 6, 13, 15, 32, 1, 1, 2, 0, 1, 1),          # strided 1x1: 3 of 4 phases all zeros, odd H
+    (1, 14, 19, 14, 32, 1, 1, (3, 2), 0, 1, 2),    # strided 1x1, groups: rows and columns of zeros
 ]
 
 
@@ -59,8 +61,8 @@ def test_strided_1x1_writes_every_value(stride):
     from fastconv import _C
 
     rng = np.random.default_rng(4)
-    x = np.zeros((2, 32, 29, 38), np.float32)
-    w = rng.integers(-3, 4, (48, 32, 1, 1)).astype(np.float32)
+    x = np.zeros((2, 6, 13, 15), np.float32)  # fewer than 64 dy pixels per plane (see CASES)
+    w = rng.integers(-3, 4, (48, 6, 1, 1)).astype(np.float32)
     dy = rng.integers(-3, 4, fc.conv2d(x, w, None, stride).shape).astype(np.float32)
     dx = np.full(x.shape, np.nan, np.float32)
     s = (stride, stride) if isinstance(stride, int) else stride

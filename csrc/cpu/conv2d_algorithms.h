@@ -27,6 +27,12 @@ bool conv2d_wgrad_implicit_gemm_reads_channels_last_dy(const Conv2dParams& p);
 // conv2d_dgrad_implicit_gemm.
 template <typename T>
 void conv2d_dgrad_by_forward(const Conv2dParams& p, const T* dy, const T* w, T* dx);
+// Backward-data of a 1x1 convolution without padding on planar dy (unit-stride rows of Q, at least
+// one tile of pixels per plane) and dx rows: a GEMM per image on dy in place, chosen inside
+// conv2d_dgrad_implicit_gemm.
+bool conv2d_dgrad_1x1_planar_applies(const Conv2dParams& p);
+template <typename T>
+void conv2d_dgrad_1x1_planar(const Conv2dParams& p, const T* dy, const T* w, T* dx);
 // Backward-data of a strided 1x1 convolution without padding on channels-last dy and dx: the GEMM
 // and the zeros it does not reach in one pass over dx, chosen inside conv2d_dgrad_implicit_gemm.
 bool conv2d_dgrad_1x1_channels_last_applies(const Conv2dParams& p);
@@ -46,6 +52,12 @@ void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const
 bool conv2d_wgrad_1x1_channels_last_applies(const Conv2dParams& p);
 template <typename T>
 void conv2d_wgrad_1x1_channels_last(const Conv2dParams& p, const T* dy, const T* x, T* dw);
+// Backward-weight of a 1x1 convolution without padding on planar x and dy (unit-stride rows, C/G and
+// K/G multiples of 4): the reduction GEMM on dy in place (x too at unit stride), chosen inside
+// conv2d_wgrad_implicit_gemm.
+bool conv2d_wgrad_1x1_planar_applies(const Conv2dParams& p);
+template <typename T>
+void conv2d_wgrad_1x1_planar(const Conv2dParams& p, const T* dy, const T* x, T* dw);
 // Backward-weight when x and dy store channels contiguously (NHWC), chosen inside
 // conv2d_wgrad_implicit_gemm.
 bool conv2d_wgrad_channels_last_applies(const Conv2dParams& p);

@@ -34,7 +34,7 @@ struct Phase {
   int64_t weight_offset = 0;     // of its packed weights, per group
 };
 
-enum class DgradForm { direct_planar, col2im, strided_1x1_channels_last, col2im_channels_last, by_forward, phases };
+enum class DgradForm { direct_planar, col2im, planar_1x1, strided_1x1_channels_last, col2im_channels_last, by_forward, phases };
 
 DgradForm pick_form(const Conv2dParams& p) {
   const int64_t Cg = p.C_per_group(), Kg = p.K_per_group();
@@ -43,6 +43,8 @@ DgradForm pick_form(const Conv2dParams& p) {
   // count, picks it, so results do not depend on the number of threads).
   if (conv2d_dgrad_direct_planar_applies(p)) return DgradForm::direct_planar;
   if (Cg < cpu::kPanelRows && p.N >= 4) return DgradForm::col2im;
+  // 1x1 filters on planar dy: a GEMM per image on dy where it lies (no gather, no copy of dy).
+  if (conv2d_dgrad_1x1_planar_applies(p)) return DgradForm::planar_1x1;
   if (conv2d_dgrad_1x1_channels_last_applies(p)) return DgradForm::strided_1x1_channels_last;
   if (conv2d_dgrad_col2im_channels_last_applies(p)) return DgradForm::col2im_channels_last;
   // Where the forward's indirect GEMM pays off (the rule of conv2d_fprop_implicit_gemm), run the
@@ -68,6 +70,7 @@ void conv2d_dgrad_implicit_gemm(const Conv2dParams& p, const T* dy, const T* w, 
   switch (pick_form(p)) {
     case DgradForm::direct_planar: return conv2d_dgrad_direct_planar(p, dy, w, dx);
     case DgradForm::col2im: return conv2d_dgrad_col2im(p, dy, w, dx);
+    case DgradForm::planar_1x1: return conv2d_dgrad_1x1_planar(p, dy, w, dx);
     case DgradForm::strided_1x1_channels_last: return conv2d_dgrad_1x1_channels_last(p, dy, w, dx);
     case DgradForm::col2im_channels_last: return conv2d_dgrad_col2im_channels_last(p, dy, w, dx);
     case DgradForm::by_forward: return conv2d_dgrad_by_forward(p, dy, w, dx);
