@@ -1,6 +1,7 @@
 """Backward passes of 1x1 layers on planar (NCHW) arrays: dgrad as a GEMM per image on dy in place
-(csrc/cpu/conv2d_dgrad_1x1_planar.cpp), wgrad on the reduction GEMM with dy (and x at unit stride)
-in place (csrc/cpu/conv2d_wgrad_1x1_planar.cpp)."""
+(csrc/cpu/conv2d_dgrad_1x1_planar.cpp), wgrad at unit stride on the reduction GEMM with x and dy in
+place (csrc/cpu/conv2d_wgrad_1x1_planar.cpp); the strided cases check dgrad's zeros and that wgrad's
+strided form still agrees."""
 
 import numpy as np
 import pytest

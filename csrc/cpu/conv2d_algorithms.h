@@ -52,8 +52,8 @@ void conv2d_dgrad_col2im_channels_last(const Conv2dParams& p, const T* dy, const
 bool conv2d_wgrad_1x1_channels_last_applies(const Conv2dParams& p);
 template <typename T>
 void conv2d_wgrad_1x1_channels_last(const Conv2dParams& p, const T* dy, const T* x, T* dw);
-// Backward-weight of a 1x1 convolution without padding on planar x and dy (unit-stride rows, C/G and
-// K/G multiples of 4): the reduction GEMM on dy in place (x too at unit stride), chosen inside
+// Backward-weight of a unit-stride 1x1 convolution without padding on planar x and dy (C/G and K/G
+// multiples of 4): the reduction GEMM on x and dy in place, chosen inside
 // conv2d_wgrad_implicit_gemm.
 bool conv2d_wgrad_1x1_planar_applies(const Conv2dParams& p);
 template <typename T>

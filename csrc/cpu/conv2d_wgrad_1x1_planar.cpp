@@ -1,12 +1,11 @@
-// conv2d backward-weight of a 1x1 convolution without padding on planar x and dy (NCHW), on the
-// reduction GEMM (ukernels/gemm_nt.h) with dy read where it lies.
+// conv2d backward-weight of a unit-stride 1x1 convolution without padding on planar x and dy (NCHW),
+// on the reduction GEMM (ukernels/gemm_nt.h) with both operands read where they lie.
 //   dy: (N, K, P, Q)   x: (N, C, H, W)   dw: (K, C/G, 1, 1)
-// dw[k, c] = sum over images n and output pixels t of x[n, c, t's input pixel] * dy[n, k, t]: per
-// group, the sum over n of x[n] (C/G x PQ, the pixels the stride reaches) times dy[n]^T. Both
-// operands lie along the reduction (pixels), as gemm_nt wants them: at unit stride x's rows are
-// read in place too; at stride > 1 a chunk of the reached pixels of x is gathered first (a quarter
-// of x at stride 2). Only the partial last chunk of an image plane (length not a multiple of 16)
-// is copied, with zeros past its end.
+// dw[k, c] = sum over images n and pixels t of x[n, c, t] * dy[n, k, t]: per group, the sum over n
+// of x[n] (C/G x HW) times dy[n]^T (HW x K/G). Both lie along the reduction (pixels), as gemm_nt
+// wants them, so nothing is gathered: only the partial last chunk of an image plane (length not a
+// multiple of 16) is copied, with zeros past its end. (At stride > 1 the reached pixels of x would
+// have to be gathered first; that measured no faster than the patch-row form, which does so too.)
 //
 // Determinism: each image plane is cut into chunks, and the chunks of the batch into parts, both
 // fixed by the problem (never by the thread count). A task owns (part, group, block of channels c),
@@ -31,7 +30,8 @@ inline int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
 }  // namespace
 
 bool conv2d_wgrad_1x1_planar_applies(const Conv2dParams& p) {
-  return p.R == 1 && p.S == 1 && p.pad_h == 0 && p.pad_w == 0 && p.y_strides[3] == 1 && p.y_strides[2] == p.Q &&
+  return p.R == 1 && p.S == 1 && p.pad_h == 0 && p.pad_w == 0 && p.stride_h == 1 && p.stride_w == 1 &&
+         p.y_strides[3] == 1 && p.y_strides[2] == p.Q &&
          p.x_strides[3] == 1 && p.x_strides[2] == p.W && p.P * p.Q >= cpu::kNtLanes &&
          p.C_per_group() % cpu::kNtRows == 0 && p.K_per_group() % cpu::kNtRows == 0;
 }
@@ -39,9 +39,8 @@ bool conv2d_wgrad_1x1_planar_applies(const Conv2dParams& p) {
 template <typename T>
 void conv2d_wgrad_1x1_planar(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t G = p.groups, Cg = p.C_per_group(), Kg = p.K_per_group();
-  const int64_t PQ = p.P * p.Q, sh = p.stride_h, sw = p.stride_w;
+  const int64_t PQ = p.P * p.Q;
   if (p.K == 0 || Cg == 0) return;
-  const bool unit_stride = sh == 1 && sw == 1;
   const int64_t* xs = p.x_strides;
   const int64_t* ys = p.y_strides;
 
@@ -58,7 +57,7 @@ void conv2d_wgrad_1x1_planar(const Conv2dParams& p, const T* dy, const T* x, T* 
   const auto partial = cpu::scratch<T>(parts * part_stride);
 
   parallel_for(0, parts * G * c_blocks, 1, [&](int64_t lo, int64_t hi) {
-    const auto a = cpu::scratch<T>(kCBlock * chunk), b = cpu::scratch<T>(Kg * chunk);  // gathered or tails
+    const auto a = cpu::scratch<T>(kCBlock * chunk), b = cpu::scratch<T>(Kg * chunk);  // partial chunks
     const auto sum = cpu::scratch<T>(kCBlock * Kg);
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t cb = task % c_blocks, g = (task / c_blocks) % G, part = task / (c_blocks * G);
@@ -80,32 +79,13 @@ void conv2d_wgrad_1x1_planar(const Conv2dParams& p, const T* dy, const T* x, T* 
             std::copy(dyt + k * ys[1], dyt + k * ys[1] + count, b.get() + k * chunk);
             std::fill(b.get() + k * chunk + count, b.get() + k * chunk + width, T(0));
           }
-          B = b.get(), ldb = chunk;
-        }
-        if (!unit_stride) {
-          // x at input pixels (oh * sh, ow * sw) of output pixels t0 .. t0 + count.
-          for (int64_t c = 0; c < nc; ++c) {
-            T* row = a.get() + c * chunk;
-            const T* plane = xt + c * xs[1];
-            for (int64_t t = 0; t < count;) {
-              const int64_t pix = t0 + t, oh = pix / p.Q, ow = pix % p.Q, len = std::min(p.Q - ow, count - t);
-              const T* src = plane + oh * sh * xs[2] + ow * sw;
-              for (int64_t i = 0; i < len; ++i) row[t + i] = src[i * sw];
-              t += len;
-            }
-            std::fill(row + count, row + width, T(0));
-          }
-          A = a.get(), lda = chunk;
-          cpu::gemm_nt(nc, Kg, width, A, lda, B, ldb, sum.get(), Kg);
-        } else if (count < width) {
           for (int64_t c = 0; c < nc; ++c) {
             std::copy(A + c * xs[1], A + c * xs[1] + count, a.get() + c * chunk);
             std::fill(a.get() + c * chunk + count, a.get() + c * chunk + width, T(0));
           }
-          cpu::gemm_nt(nc, Kg, width, a.get(), chunk, B, ldb, sum.get(), Kg);
-        } else {
-          cpu::gemm_nt(nc, Kg, width, A, lda, B, ldb, sum.get(), Kg);
+          A = a.get(), lda = chunk, B = b.get(), ldb = chunk;
         }
+        cpu::gemm_nt(nc, Kg, width, A, lda, B, ldb, sum.get(), Kg);
         for (int64_t i = 0; i < nc * Kg; ++i) acc[i] += sum[i];
       }
     }

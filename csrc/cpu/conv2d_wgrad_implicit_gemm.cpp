@@ -46,7 +46,7 @@ WgradForm pick_form(const Conv2dParams& p) {
   // 7x7 RGB stem (147 taps, dy streamed 13 times) the patch-row GEMM below measured 1.3x faster.
   if (conv2d_direct_few_channels_applies(p) && RS * Cg <= 27) return WgradForm::direct_few_channels;
   if (conv2d_wgrad_direct_planar_applies(p)) return WgradForm::direct_planar;
-  // 1x1 filters on planar x and dy: the reduction GEMM reads dy (and, at unit stride, x) in place.
+  // Unit-stride 1x1 filters on planar x and dy: the reduction GEMM reads both in place.
   if (conv2d_wgrad_1x1_planar_applies(p)) return WgradForm::planar_1x1;
   if (conv2d_wgrad_planar_indirect_gemm_applies(p)) return WgradForm::planar_indirect_gemm;
   if (conv2d_wgrad_1x1_channels_last_applies(p)) return WgradForm::strided_1x1_channels_last;
