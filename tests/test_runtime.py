@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -96,6 +97,35 @@ def test_calls_from_several_python_threads():
     assert len(results) == 20
     for r in results:
         assert r.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_regions_while_workers_park_and_wake(threads):
+    """Calls spaced to find the pool's workers spinning, waking or parked (small regions, such as a
+    filter packing or a sum of partials, close before a late worker joins) give the 1-thread bits."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 48, 48, 64)).astype(np.float32)
+    w = rng.standard_normal((32, 1, 1, 64)).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    dys = {s: rng.standard_normal((4, 48 // s, 48 // s, 32)).astype(np.float32) for s in (1, 2)}
+
+    def step():
+        out = []
+        for s, dy in dys.items():
+            out.append(fc.conv2d(x, w, b, stride=s, layout="NHWC"))
+            out.extend(fc.conv2d_backward(dy, x, w, b, stride=s, layout="NHWC"))
+        return [r.tobytes() for r in out]
+
+    saved = fc.get_num_threads()
+    try:
+        fc.set_num_threads(1)
+        expected = step()
+        fc.set_num_threads(threads)
+        for pause in (0.0, 1e-4, 5e-4, 2e-3) * 5:
+            time.sleep(pause)
+            assert step() == expected
+    finally:
+        fc.set_num_threads(saved)
 
 
 def test_gpu_array_without_gpu_kernel_is_a_clear_error():

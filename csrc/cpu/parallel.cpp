@@ -88,14 +88,20 @@ class ThreadPool {
       job_ = &fn;
       n_ = n;
       grain_ = grain;
-      next_.store(0);
-      pending_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+      next_.store(0, std::memory_order_relaxed);
+      finished_.store(0, std::memory_order_relaxed);
       error_ = nullptr;
+      entry_.store(0, std::memory_order_release);
       generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     work_on_chunks();
-    auto all_done = [this] { return pending_workers_.load(std::memory_order_acquire) == 0; };
+    // Every chunk is taken. Workers that have not joined yet (still waking from a park, or kept off
+    // the cores by other processes) are shut out, and the caller waits only for those that joined:
+    // a small region (packing filters, adding partial sums) otherwise cost the caller a worker's
+    // wake-up, measured at 0.3-9 ms on a loaded 2-core machine against 0.1 ms of work.
+    const int joined = static_cast<int>(entry_.fetch_or(kClosed, std::memory_order_acq_rel) & ~kClosed);
+    auto all_done = [&] { return finished_.load(std::memory_order_acquire) == joined; };
     spin_until(all_done);
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, all_done);
@@ -141,13 +147,15 @@ class ThreadPool {
         if (stopping_) return;
       }
       seen = generation_.load(std::memory_order_acquire);
+      // Join the current region unless its caller has closed it. A worker that read an older
+      // generation but joins a newer region is counted there and serves it like any other.
+      if (entry_.fetch_add(1, std::memory_order_acq_rel) & kClosed) continue;
       work_on_chunks();
-      if (pending_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        // Taking the mutex orders this notify after a caller that found workers pending went to
-        // sleep, so the wake-up cannot be lost.
-        std::lock_guard<std::mutex> lock(mutex_);
-        done_.notify_one();
-      }
+      finished_.fetch_add(1, std::memory_order_acq_rel);
+      // Taking the mutex orders this notify after a caller that found workers unfinished went to
+      // sleep, so the wake-up cannot be lost.
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_.notify_one();
     }
   }
 
@@ -161,7 +169,10 @@ class ThreadPool {
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t n_ = 0, grain_ = 1;
   std::atomic<int64_t> next_{0};
-  std::atomic<int> pending_workers_{0};
+  // Workers that joined the current region (low bits) and kClosed once its caller stops admitting them.
+  static constexpr int64_t kClosed = int64_t(1) << 40;
+  std::atomic<int64_t> entry_{0};
+  std::atomic<int> finished_{0};
   std::exception_ptr error_;
 };
 
