@@ -3,7 +3,9 @@
 // col[t, (r, s, c)] = sum_k dy[t, k] * w[k, c, r, s] for the output pixels t, then each (r, s)
 // segment of C/G values is added into the input pixel that tap read in the forward pass. The GEMM
 // is the igemm kernel with one "tap" per pixel (a pointer to its K/G contiguous dy values, so dy
-// is not packed), and each 6 x 64 tile of col is added into dx as it leaves the kernel.
+// is not packed), and each 6 x 64 tile of col is added into dx as it leaves the kernel: by the
+// kernel itself, 16 channels at a time, when C/G is a multiple of 16 (igemm_6x64_add), else from a
+// staging tile.
 //
 // Why: the forward-pass form (conv2d_dgrad_by_forward.cpp) runs over every dx pixel with all taps,
 // and on small images most of those taps fall in the padding of dy (a 3x3 filter on a 5x5 input
@@ -11,7 +13,8 @@
 // forward's multiplications, and the col2im costs 1/K of them in additions.
 //
 // Determinism: a task owns whole images (a count fixed by the problem), and adds into them in a
-// fixed order (chunk of pixels, column block, pixel, tap): no atomics, the same bits for any thread count.
+// fixed order (chunk of pixels, column block, pixel, tap; with the kernel's adds: chunk, tile of 6
+// pixels, column block, pixel): no atomics, the same bits for any thread count.
 #include <algorithm>
 #include <vector>
 
