@@ -9,11 +9,7 @@
 // Every dx element is written by one task, each sum over k in order: deterministic.
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 #include <vector>
-#if defined(__SSE__)
-#include <xmmintrin.h>
-#endif
 
 #include "conv2d_algorithms.h"
 #include "conv2d_tiles.h"
@@ -25,23 +21,6 @@ namespace fastconv {
 
 namespace {
 constexpr int64_t kMR = cpu::kIgemmRows, kNR = cpu::kIgemmCols;
-
-// Zeros dst[0 .. count): non-temporal stores where available, which skip reading the lines first
-// (the zeros are most of dx's bytes and no part of this pass reads them again).
-template <typename T>
-void stream_zeros(T* dst, int64_t count) {
-#if defined(__SSE__)
-  if constexpr (std::is_same<T, float>::value) {
-    int64_t i = 0;
-    for (; i < count && (reinterpret_cast<uintptr_t>(dst + i) & 15) != 0; ++i) dst[i] = 0.0f;
-    const __m128 zero = _mm_setzero_ps();
-    for (; i + 4 <= count; i += 4) _mm_stream_ps(dst + i, zero);
-    for (; i < count; ++i) dst[i] = 0.0f;
-    return;
-  }
-#endif
-  std::fill_n(dst, count, T(0));
-}
 }  // namespace
 
 bool conv2d_dgrad_1x1_channels_last_applies(const Conv2dParams& p) {
@@ -75,9 +54,9 @@ void conv2d_dgrad_1x1_channels_last(const Conv2dParams& p, const T* dy, const T*
   const auto zero_pixels = [&](T* row, int64_t v0, int64_t v1) {
     if (v1 <= v0) return;
     if (xs[3] == p.C) {
-      stream_zeros(row + v0 * xs[3], (v1 - v0) * xs[3]);
+      cpu::stream_span<T>(nullptr, (v1 - v0) * xs[3], row + v0 * xs[3]);
     } else {
-      for (int64_t v = v0; v < v1; ++v) stream_zeros(row + v * xs[3], p.C);
+      for (int64_t v = v0; v < v1; ++v) cpu::stream_span<T>(nullptr, p.C, row + v * xs[3]);
     }
   };
 
@@ -112,9 +91,7 @@ void conv2d_dgrad_1x1_channels_last(const Conv2dParams& p, const T* dy, const T*
         for (int64_t h = h0 + 1; h < h1; ++h) zero_pixels(image + h * xs[2], v0, v1);
       }
     }
-#if defined(__SSE__)
-    _mm_sfence();  // the streamed zeros visible before the pass returns
-#endif
+    cpu::store_fence();  // the streamed zeros visible before the pass returns
   });
 }
 

@@ -16,11 +16,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <numeric>
-#include <type_traits>
 #include <vector>
-#if defined(__SSE__)
-#include <xmmintrin.h>
-#endif
 
 #include "conv2d_algorithms.h"
 #include "conv2d_tiles.h"
@@ -33,25 +29,6 @@ namespace fastconv {
 namespace {
 constexpr int64_t TP = cpu::kTilePixels;
 constexpr int64_t kBandPixels = 512;  // most output pixels of a strided band: its buffer stays in L2
-
-// dst[0 .. count) = src[0 .. count), with non-temporal stores from the first 16-byte boundary of dst
-// when `stream` (the lines are not read in first).
-template <typename T>
-void copy_span(const T* src, int64_t count, T* dst, bool stream) {
-#if defined(__SSE__)
-  if constexpr (std::is_same<T, float>::value) {
-    if (stream) {
-      int64_t i = 0;
-      for (; i < count && (reinterpret_cast<uintptr_t>(dst + i) & 15) != 0; ++i) dst[i] = src[i];
-      for (; i + 4 <= count; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
-      for (; i < count; ++i) dst[i] = src[i];
-      return;
-    }
-  }
-#endif
-  (void)stream;
-  std::copy(src, src + count, dst);
-}
 
 // Output rows per band: a whole number of tiles where the row length allows one in at most
 // kBandPixels (Q = 28: 16 rows, 7 tiles), else as many rows as fit (at least one).
@@ -156,7 +133,11 @@ void conv2d_dgrad_1x1_planar(const Conv2dParams& p, const T* dy, const T* w, T* 
           const T* v = values + oh * p.Q;
           for (int64_t q = 0; q < p.Q; ++q) row[q * sw] = v[q];
         }
-        copy_span(span.get(), span_len, dxg + c * xs[1] + h0 * p.W, stream);
+        T* dst = dxg + c * xs[1] + h0 * p.W;
+        if (stream)
+          cpu::stream_span(span.get(), span_len, dst);
+        else
+          std::copy(span.get(), span.get() + span_len, dst);
       }
       cpu::store_fence();
     }

@@ -226,11 +226,35 @@ inline bool transpose_16x16_stream(const T* src, int64_t lds, T* dst, int64_t ld
   return false;
 }
 
-// Orders the non-temporal stores above before whatever the thread does next (the pool's hand-back).
+// Orders the non-temporal stores of a task (these helpers', the igemm kernels' with `stream`)
+// before whatever the thread does next (the pool's hand-back).
 inline void store_fence() {
 #if defined(__SSE__)
   _mm_sfence();
 #endif
+}
+
+// dst[0 .. count) = src[0 .. count), or zeros where src is null, with non-temporal stores from dst's
+// first 16-byte boundary where available: the lines go to memory without being read in first (for
+// spans that nothing reads again soon). The caller ends its task with store_fence().
+template <typename T>
+inline void stream_span(const T* src, int64_t count, T* dst) {
+#if defined(__SSE__)
+  if constexpr (std::is_same<T, float>::value) {
+    int64_t i = 0;
+    for (; i < count && (reinterpret_cast<uintptr_t>(dst + i) & 15) != 0; ++i) dst[i] = src ? src[i] : 0.0f;
+    if (src)
+      for (; i + 4 <= count; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+    else
+      for (; i + 4 <= count; i += 4) _mm_stream_ps(dst + i, _mm_setzero_ps());
+    for (; i < count; ++i) dst[i] = src ? src[i] : 0.0f;
+    return;
+  }
+#endif
+  if (src)
+    std::copy(src, src + count, dst);
+  else
+    std::fill_n(dst, count, T(0));
 }
 
 // dst[v * ldd + c] = src[c * lds + v] + bias[v * bias_stride] (no addition when bias is null) for a

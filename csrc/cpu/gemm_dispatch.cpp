@@ -4,9 +4,6 @@
 #include "ukernels/gemm_rows.h"
 #include "ukernels/gemm_nt.h"
 #include "ukernels/igemm.h"
-#if defined(__SSE__)
-#include <xmmintrin.h>
-#endif
 
 namespace fastconv {
 namespace cpu {
@@ -102,12 +99,6 @@ void igemm_6x64_add(int64_t rows, int64_t cols, int64_t Cg, const double* const*
                     double* const* out) {
   static const IgemmAddFn<double> fn = FASTCONV_PICK_FOR_ISA(IgemmAddFn<double>, igemm_6x64_add);
   fn(rows, cols, Cg, a, B, out);
-}
-
-void store_fence() {
-#if defined(__SSE__)
-  _mm_sfence();
-#endif
 }
 
 }  // namespace cpu

@@ -51,7 +51,7 @@ FASTCONV_IGEMM_DECLARE(avx512)
 // stream: a hint that the outputs will not be read soon (an output far larger than the caches).
 // Kernels may then store full 64-byte-aligned rows with non-temporal stores, which skip reading
 // each line into the cache before writing it (a third of the memory traffic of a pass that writes
-// a large output, and the stall on each line's read); the caller issues store_fence() before the
+// a large output, and the stall on each line's read); the caller issues store_fence() (conv2d_tiles.h) before the
 // outputs are read (at the end of each parallel task). Same values either way.
 
 // The selected ISA's kernels.
@@ -75,9 +75,6 @@ constexpr int64_t kIgemmAddPieces = kIgemmCols / 16;
 void igemm_6x64_add(int64_t rows, int64_t cols, int64_t Cg, const float* const* a, const float* B, float* const* out);
 void igemm_6x64_add(int64_t rows, int64_t cols, int64_t Cg, const double* const* a, const double* B,
                     double* const* out);
-
-// Orders non-temporal stores before later loads and stores (a no-op where there are none).
-void store_fence();
 
 // Whether a pass writing `bytes` of output should ask for streaming stores: only outputs well past
 // the last-level cache share per core, which a following pass would read from memory anyway.
