@@ -104,9 +104,15 @@ for case in CASES[:4] + CASES[7:]:
 def test_large_dx_streamed(stride):
     """A dx of 8 MB or more goes out with non-temporal stores: every value still written, exact."""
     rng = np.random.default_rng(5)
-    x = np.zeros((1, 64, 180, 182), np.float32)
+    # Planes of 182 x 184 (a multiple of 16 floats) in a 64-byte aligned dx: the unit-stride kernel
+    # streams only whole aligned rows.
+    x = np.zeros((1, 64, 182, 184), np.float32)
+    assert x.nbytes >= 8 << 20  # the streaming threshold (kStreamOutputBytes)
     w = rng.integers(-3, 4, (8, 64, 1, 1)).astype(np.float32)
     dy = rng.integers(-3, 4, fc.conv2d(x, w, None, stride).shape).astype(np.float32)
-    dx = np.full(x.shape, np.nan, np.float32)
+    buf = np.empty(x.size + 16, np.float32)
+    start = (-buf.ctypes.data % 64) // 4
+    dx = buf[start:start + x.size].reshape(x.shape)
+    dx.fill(np.nan)
     _C.conv2d_dgrad(dy, w, dx, (stride, stride), (0, 0), (1, 1), 1)
     np.testing.assert_array_equal(dx, ref.conv2d_dgrad(dy.astype(np.float64), x.shape, w.astype(np.float64), stride, 0))
